@@ -1,0 +1,350 @@
+"""The ``kgrec`` command line. Commands are thin: parse, call the library, print.
+
+Heavy libraries (torch, pandas, database clients) are imported inside commands so that
+``kgrec --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from kgrec.config import Config
+    from kgrec.store.base import QueryResult
+
+app = typer.Typer(
+    name="kgrec",
+    help=(
+        "Knowledge-graph recommender: load user-item-attribute triples into a graph database "
+        "and a PyG heterograph, train a GNN, serve explained recommendations.\n\n"
+        "Examples:\n\n"
+        "  kgrec build-graph                      # the demo dataset in data/demo\n\n"
+        "  kgrec build-graph -c configs/ml-100k.yaml\n\n"
+        "  kgrec cypher run 'MATCH (i:Item) RETURN count(i) AS items'\n\n"
+        "  kgrec db status"
+    ),
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(
+    help="Manage the embedded graph database (FalkorDB) kgrec starts on 127.0.0.1.",
+    no_args_is_help=True,
+)
+cypher_app = typer.Typer(help="Run Cypher against the graph database.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(cypher_app, name="cypher")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly_errors(func: F) -> F:
+    """Turn kgrec's user-facing errors into a message on stderr and a non-zero exit code."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from kgrec.errors import KgrecError
+
+        try:
+            return func(*args, **kwargs)
+        except KgrecError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+ConfigOption = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="YAML config (see configs/). Options given on the command line override it.",
+    exists=False,
+    dir_okay=False,
+)
+
+
+def _config(path: Path | None, overrides: dict[str, Any]) -> Config:
+    from kgrec.config import load_config
+
+    if path is None and Path("configs/demo.yaml").exists():
+        path = Path("configs/demo.yaml")
+    return load_config(path, overrides)
+
+
+@app.command("build-graph")
+@friendly_errors
+def build_graph_command(
+    config_path: Path | None = ConfigOption,
+    data: Path | None = typer.Option(
+        None, "--data", help="Dataset folder (overrides dataset.path)."
+    ),
+    adapter: str | None = typer.Option(
+        None,
+        "--adapter",
+        help="Input format: contract, ml-100k, ml-latest-small, ml-1m or kgat.",
+    ),
+    kg: Path | None = typer.Option(None, "--kg", help="Extra KG folder (e.g. ml-100k-kg)."),
+    artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder to write."),
+    split: str | None = typer.Option(
+        None, "--split", help="temporal_loo, temporal_ratio or given."
+    ),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="Rows per database batch."),
+    no_db: bool = typer.Option(
+        False, "--no-db", help="Write the artifacts only, skip the database."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+) -> None:
+    """Validate a dataset, then load it into the graph database and a PyG HeteroData.
+
+    Reads the dataset (a contract folder or a public format through an adapter), checks it
+    (errors name file, line and field; nothing is written when it fails), splits the
+    interactions, writes the artifacts (graph.pt, id_maps.parquet, tables/) and loads the
+    graph database. Re-running gives the same graph.
+
+    Examples:
+
+      kgrec build-graph
+
+      kgrec build-graph --adapter ml-100k --data ../shared/datasets/ml-100k
+      --kg ../shared/datasets/ml-100k-kg --artifacts artifacts/ml-100k
+
+      kgrec build-graph -c configs/ml-latest-small.yaml --no-db --json
+    """
+    from kgrec.build import build_graph
+    from kgrec.progress import Reporter, RichReporter
+
+    overrides: dict[str, Any] = {
+        "dataset.path": str(data) if data else None,
+        "dataset.adapter": adapter,
+        "dataset.kg_path": str(kg) if kg else None,
+        "artifacts": str(artifacts) if artifacts else None,
+        "split.method": split,
+        "store.batch_size": batch_size,
+        "store.enabled": False if no_db else None,
+    }
+    config = _config(config_path, overrides)
+    reporter = Reporter() if as_json else RichReporter()
+    report = build_graph(config, reporter)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
+        return
+    _print_build_report(report)
+
+
+def _print_build_report(report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"{report.dataset}: loaded", show_lines=False)
+    table.add_column("what")
+    table.add_column("input", justify="right")
+    table.add_column("graph artifact", justify="right")
+    for key, value in report.input_counts.items():
+        table.add_row(key, f"{value:,}", f"{report.graph_counts.get(key, 0):,}")
+    console.print(table)
+    if report.store_counts is not None:
+        db = Table(title=f"graph database ({report.store})")
+        db.add_column("label / relationship type")
+        db.add_column("expected", justify="right")
+        db.add_column("in database", justify="right")
+        expected = report.expected_store_counts
+        for label, n in sorted(expected.nodes.items()):
+            db.add_row(f":{label}", f"{n:,}", f"{report.store_counts.nodes.get(label, 0):,}")
+        for rel, n in sorted(expected.relationships.items()):
+            got = report.store_counts.relationships.get(rel, 0)
+            db.add_row(f"[:{rel}]", f"{n:,}", f"{got:,}")
+        console.print(db)
+    total = sum(report.seconds.values())
+    console.print(f"artifacts: {report.artifacts}   time: {total:.1f} s")
+
+
+# ----------------------------------------------------------------------------- db
+
+
+def _server(config_path: Path | None) -> Any:
+    from kgrec.store.server import FalkorDBServer
+
+    config = _config(config_path, {})
+    return FalkorDBServer(config.state_path, port=config.store.port)
+
+
+@db_app.command("start")
+@friendly_errors
+def db_start(config_path: Path | None = ConfigOption) -> None:
+    """Start the embedded FalkorDB server (127.0.0.1, password in the state folder).
+
+    Examples:
+
+      kgrec db start
+
+      KGREC_HOME=/tmp/kg kgrec db start
+    """
+    info = _server(config_path).start()
+    typer.echo(_describe_server(info))
+
+
+@db_app.command("stop")
+@friendly_errors
+def db_stop(config_path: Path | None = ConfigOption) -> None:
+    """Stop the embedded server, saving the graph to disk first.
+
+    Examples:
+
+      kgrec db stop
+    """
+    stopped = _server(config_path).stop()
+    typer.echo("stopped" if stopped else "not running")
+
+
+@db_app.command("status")
+@friendly_errors
+def db_status(
+    config_path: Path | None = ConfigOption,
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Say whether the embedded server runs, where, and how to connect to it.
+
+    Exit code 0 when running, 1 when not.
+
+    Examples:
+
+      kgrec db status
+
+      kgrec db status --json
+    """
+    info = _server(config_path).status()
+    if as_json:
+        typer.echo(json.dumps(_server_dict(info)))
+    else:
+        typer.echo(_describe_server(info) if info else "not running (start it: kgrec db start)")
+    if info is None:
+        raise typer.Exit(1)
+
+
+def _server_dict(info: Any) -> dict[str, Any]:
+    if info is None:
+        return {"running": False}
+    return {
+        "running": True,
+        "host": info.host,
+        "port": info.port,
+        "pid": info.pid,
+        "password_file": str(info.password_file),
+        "data_dir": str(info.data_dir),
+    }
+
+
+def _describe_server(info: Any) -> str:
+    return (
+        f"FalkorDB running on {info.host}:{info.port} (pid {info.pid})\n"
+        f"data: {info.data_dir}\n"
+        f'connect: REDISCLI_AUTH="$(cat {info.password_file})" redis-cli -p {info.port} '
+        "GRAPH.RO_QUERY kgrec 'MATCH (n) RETURN count(n)'\n"
+        "or: kgrec cypher run 'MATCH (n) RETURN labels(n) AS label, count(n) AS n'"
+    )
+
+
+# ----------------------------------------------------------------------------- cypher
+
+
+@cypher_app.command("run")
+@friendly_errors
+def cypher_run(
+    query: str = typer.Argument(..., help="Cypher text, or a path to a .cypher file."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="Query parameter key=value (repeatable); values parse as JSON."
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
+    write: bool = typer.Option(False, "--write", help="Allow the query to modify the graph."),
+    config_path: Path | None = ConfigOption,
+) -> None:
+    """Run a Cypher query (read-only unless --write) and print its rows.
+
+    Values are passed as parameters ($name in the query), never pasted into the text.
+
+    Examples:
+
+      kgrec cypher run 'MATCH (i:Item) RETURN i.id AS id, i.title AS title LIMIT 5'
+
+      kgrec cypher run 'MATCH (u:User {id: $user})-[:INTERACTED]->(i) RETURN i.title'
+      -p user=u0001 -f json
+    """
+    from kgrec.store.factory import open_store
+
+    if fmt not in ("table", "json", "csv"):
+        raise typer.BadParameter("choose table, json or csv", param_hint="--format")
+    text = _query_text(query)
+    params = _parse_params(param)
+    config = _config(config_path, {})
+    store = open_store(config.store, config.state_path)
+    try:
+        result = store.query(text, params, write=write)
+    finally:
+        store.close()
+    _print_result(result, fmt)
+
+
+def _query_text(query: str) -> str:
+    path = Path(query)
+    if query.endswith(".cypher"):
+        from kgrec.errors import KgrecError
+
+        if not path.exists():
+            raise KgrecError(f"Cypher file not found: {path}")
+        return path.read_text(encoding="utf-8")
+    return query
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--param")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw
+    return params
+
+
+def _print_result(result: QueryResult, fmt: str) -> None:
+    if fmt == "json":
+        typer.echo(json.dumps(list(result.records()), indent=2, default=str))
+    elif fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table()
+        for column in result.columns:
+            table.add_column(column)
+        for row in result.rows:
+            table.add_row(*[_cell(v) for v in row])
+        Console().print(table)
+        typer.echo(f"{len(result.rows)} row(s)")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, default=str)
+    return "" if value is None else str(value)
+
+
+def main() -> None:
+    """Entry point of the ``kgrec`` script."""
+    app()

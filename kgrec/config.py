@@ -1,0 +1,172 @@
+"""Configuration: frozen dataclasses read from YAML (``configs/*.yaml``), overridable from the CLI.
+
+Every key is documented in the YAML files under ``configs/``. Relative paths in a config
+file are resolved against the current working directory (the way a shell user reads them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+
+from kgrec.errors import KgrecError
+
+Adapter = Literal["contract", "ml-100k", "ml-latest-small", "ml-1m", "kgat"]
+SplitMethod = Literal["temporal_loo", "temporal_ratio", "given"]
+Backend = Literal["falkordb", "neo4j"]
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Where the raw data is and how to read it."""
+
+    path: str = "data/demo"
+    adapter: Adapter = "contract"
+    kg_path: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """How interactions are split into train / validation / test."""
+
+    method: SplitMethod = "temporal_loo"
+    val_ratio: float = 0.1
+    test_ratio: float = 0.1
+    min_train: int = 1
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Which graph database to use and how to reach it.
+
+    The Neo4j password is never stored here: it is read from ``KGREC_NEO4J_PASSWORD``.
+    """
+
+    backend: Backend = "falkordb"
+    graph: str = "kgrec"
+    uri: str | None = None
+    user: str = "neo4j"
+    database: str | None = None
+    port: int | None = None
+    batch_size: int = 20_000
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration."""
+
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    artifacts: str = "artifacts/demo"
+    state_dir: str | None = None
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return Path(self.artifacts)
+
+    @property
+    def state_path(self) -> Path:
+        """kgrec's state folder: config, else ``$KGREC_HOME``, else ``~/.kgrec``."""
+        return state_dir(self.state_dir)
+
+
+def state_dir(configured: str | None = None) -> Path:
+    """Resolve kgrec's state folder (database files, password, pid)."""
+    if configured:
+        return Path(configured).expanduser()
+    env = os.environ.get("KGREC_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".kgrec"
+
+
+T = TypeVar("T")
+
+
+def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    for key, value in (data or {}).items():
+        if key not in known:
+            raise KgrecError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+        default = getattr(cls(), key)
+        if dataclasses.is_dataclass(default) and not isinstance(default, type):
+            if not isinstance(value, dict):
+                raise KgrecError(f"{where}.{key}: expected a mapping, got {value!r}")
+            kwargs[key] = _build(type(default), value, f"{where}.{key}")
+        else:
+            kwargs[key] = _check_value(cls, key, value, where)
+    return cls(**kwargs)
+
+
+def _check_value(cls: type, key: str, value: Any, where: str) -> Any:
+    """Reject values of the wrong kind with the key's path, e.g. ``split.method: 'foo'``."""
+    hint = get_type_hints(cls)[key]
+    if get_origin(hint) is Literal:
+        allowed: list[Any] = [hint]
+    else:
+        allowed = [a for a in get_args(hint) if a is not type(None)] or [hint]
+    if value is None and type(None) in get_args(hint):
+        return value
+    choices = [c for a in allowed if get_origin(a) is Literal for c in get_args(a)]
+    if choices:
+        if value in choices:
+            return value
+        raise KgrecError(f"{where}.{key}: {value!r} is not one of {', '.join(map(str, choices))}")
+    for kind in allowed:
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(kind, type) and isinstance(value, kind):
+            if kind is int and isinstance(value, bool):
+                continue
+            return value
+    names = " or ".join(getattr(a, "__name__", str(a)) for a in allowed)
+    raise KgrecError(f"{where}.{key}: expected {names}, got {value!r}")
+
+
+def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read ``path`` (YAML) into a :class:`Config`, then apply dotted ``overrides``.
+
+    ``overrides`` maps ``"section.key"`` (or a top-level key) to a value; ``None`` values are
+    ignored so CLI options that were not given leave the file's value alone.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        import yaml
+
+        path = Path(path)
+        if not path.exists():
+            raise KgrecError(f"config file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise KgrecError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise KgrecError(f"{path}: expected a mapping at the top level")
+    config = _build(Config, data, str(path or "config"))
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            config = set_key(config, dotted, value)
+    return config
+
+
+def set_key(config: Config, dotted: str, value: Any) -> Config:
+    """Return a copy of ``config`` with ``dotted`` (``"store.batch_size"``) set to ``value``."""
+    head, _, rest = dotted.partition(".")
+    if not rest:
+        if head not in {f.name for f in fields(config)}:
+            raise KgrecError(f"unknown config key {dotted!r}")
+        return replace(config, **{head: _check_value(Config, head, value, "config")})
+    section = getattr(config, head, None)
+    if section is None or not dataclasses.is_dataclass(section):
+        raise KgrecError(f"unknown config section {head!r}")
+    if rest not in {f.name for f in fields(section)}:
+        raise KgrecError(f"unknown config key {dotted!r}")
+    value = _check_value(type(section), rest, value, head)
+    new_section: Any = replace(section, **{rest: value})  # type: ignore[type-var]
+    return replace(config, **{head: new_section})

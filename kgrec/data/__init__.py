@@ -1,0 +1,1 @@
+"""Data stages: the dataset contract, adapters, validation, id maps, splits, HeteroData."""

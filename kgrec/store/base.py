@@ -1,0 +1,149 @@
+"""The graph-store interface every backend implements, and what it loads.
+
+A store holds the property graph analysts and support staff query: one node label per node
+type (``:User``, ``:Item``, ``:Genre`` ...; each node has a unique ``id``) and one
+relationship type per relation (``:INTERACTED``, ``:HAS_GENRE`` ...). Labels and relationship
+types cannot be Cypher parameters, so they are checked against :data:`IDENTIFIER` before they
+reach any query text; every value travels as a parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from kgrec.errors import StoreError
+
+IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+"""What a label or relationship type may look like (checked before use in query text)."""
+
+
+def check_identifier(name: str) -> str:
+    """Return ``name`` if it is a safe label/relationship type, else raise ``StoreError``."""
+    if not IDENTIFIER.match(name):
+        raise StoreError(f"refusing unsafe label or relationship type {name!r}")
+    return name
+
+
+def label_for_type(node_type: str) -> str:
+    """Node label for a node type: ``user`` -> ``User``, ``content_rating`` -> ``ContentRating``."""
+    parts = re.split(r"[^A-Za-z0-9]+", node_type)
+    label = "".join(p[:1].upper() + p[1:] for p in parts if p)
+    if label and label[0].isdigit():
+        label = "T" + label
+    return check_identifier(label or "Entity")
+
+
+def rel_type_for_relation(relation: str) -> str:
+    """Relationship type for a relation: ``directed_by`` -> ``DIRECTED_BY``."""
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", relation)
+    rel = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper()
+    if rel and rel[0].isdigit():
+        rel = "R_" + rel
+    return check_identifier(rel or "RELATED_TO")
+
+
+@dataclass(frozen=True)
+class NodeSet:
+    """Nodes of one label. ``frame`` has a unique ``id`` column plus property columns."""
+
+    label: str
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class RelationshipSet:
+    """Relationships of one type between two labels.
+
+    ``frame`` has ``source`` and ``target`` columns (node ids) plus property columns.
+    """
+
+    type: str
+    source_label: str
+    target_label: str
+    frame: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class GraphPayload:
+    """Everything one ``build-graph`` writes to the store: nodes first, then relationships."""
+
+    nodes: tuple[NodeSet, ...]
+    relationships: tuple[RelationshipSet, ...]
+
+    def expected_counts(self) -> GraphCounts:
+        """Counts the store must report after loading this payload (into an empty graph)."""
+        nodes: dict[str, int] = {}
+        for node_set in self.nodes:
+            nodes[node_set.label] = nodes.get(node_set.label, 0) + len(node_set.frame)
+        rels: dict[str, int] = {}
+        for rel_set in self.relationships:
+            rels[rel_set.type] = rels.get(rel_set.type, 0) + len(rel_set.frame)
+        return GraphCounts(nodes=nodes, relationships=rels)
+
+
+@dataclass(frozen=True)
+class GraphCounts:
+    """Nodes per label and relationships per type."""
+
+    nodes: dict[str, int] = field(default_factory=dict)
+    relationships: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Rows of a Cypher query: ``columns`` names, ``rows`` lists of plain Python values."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Rows as dicts keyed by column."""
+        for row in self.rows:
+            yield dict(zip(self.columns, row, strict=True))
+
+
+Progress = Callable[[int], None]
+"""Called with the number of rows just written."""
+
+
+class GraphStore(Protocol):
+    """What kgrec needs from a graph database.
+
+    Implementations: :class:`kgrec.store.falkordb.FalkorDBStore` (embedded default) and
+    :class:`kgrec.store.neo4j.Neo4jStore`.
+    """
+
+    name: str
+
+    def load(
+        self,
+        payload: GraphPayload,
+        *,
+        batch_size: int = 20_000,
+        progress: Progress | None = None,
+    ) -> GraphCounts:
+        """Write ``payload`` so the graph equals it afterwards (re-running changes nothing).
+
+        On any failure the graph is left as it was before the call. Returns the counts read
+        back from the database.
+        """
+        ...
+
+    def counts(self) -> GraphCounts:
+        """Nodes per label and relationships per type currently stored."""
+        ...
+
+    def query(
+        self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
+    ) -> QueryResult:
+        """Run parameterised Cypher; read-only unless ``write`` is true."""
+        ...
+
+    def close(self) -> None:
+        """Release connections (does not stop an embedded server)."""
+        ...
