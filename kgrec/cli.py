@@ -278,13 +278,13 @@ def cypher_run(
       kgrec cypher run 'MATCH (u:User {id: $user})-[:INTERACTED]->(i) RETURN i.title'
       -p user=u0001 -f json
     """
-    from kgrec.store.factory import open_store
-
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
     text = _query_text(query)
     params = _parse_params(param)
     config = _config(config_path, {})
+    from kgrec.store.factory import open_store
+
     store = open_store(config.store, config.state_path)
     try:
         result = store.query(text, params, write=write)

@@ -58,12 +58,70 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class FeatureConfig:
+    """Language-model text features for the nodes (``kgrec embed``)."""
+
+    model: str = "default"
+    pooling: Literal["mean", "cls", "last"] = "mean"
+    max_length: int = 64
+    batch_size: int = 256
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The GNN's shape (plain arguments of the model's constructor)."""
+
+    embedding_dim: int = 64
+    num_layers: int = 2
+    use_text: bool = True
+    use_kg: bool = True
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training loop, ranking loss and knowledge distillation."""
+
+    device: str = "auto"
+    epochs: int = 100
+    batch_size: int = 4096
+    lr: float = 0.005
+    weight_decay: float = 0.0
+    l2: float = 1e-4
+    num_negatives: int = 1
+    kd_teacher: str = "text"
+    kd_weight: float = 0.5
+    kd_temperature: float = 2.0
+    kd_candidates: int = 64
+    kg_weight: float = 0.0
+    patience: int = 10
+    eval_every: int = 1
+    amp: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation protocol: full ranking at ``ks`` plus OGB-style sampled negatives."""
+
+    ks: tuple[int, ...] = (10, 20, 50)
+    num_negatives: int = 100
+    batch_size: int = 1024
+    seed: int = 0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     artifacts: str = "artifacts/demo"
     state_dir: str | None = None
 
@@ -107,7 +165,7 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
 def _check_value(cls: type, key: str, value: Any, where: str) -> Any:
     """Reject values of the wrong kind with the key's path, e.g. ``split.method: 'foo'``."""
     hint = get_type_hints(cls)[key]
-    if get_origin(hint) is Literal:
+    if get_origin(hint) in (Literal, tuple):
         allowed: list[Any] = [hint]
     else:
         allowed = [a for a in get_args(hint) if a is not type(None)] or [hint]
@@ -119,6 +177,10 @@ def _check_value(cls: type, key: str, value: Any, where: str) -> Any:
             return value
         raise KgrecError(f"{where}.{key}: {value!r} is not one of {', '.join(map(str, choices))}")
     for kind in allowed:
+        if get_origin(kind) is tuple and isinstance(value, list | tuple):
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise KgrecError(f"{where}.{key}: expected a list of integers, got {value!r}")
+            return tuple(value)
         if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         if isinstance(kind, type) and isinstance(value, kind):

@@ -1,0 +1,191 @@
+"""Benchmark ``kgrec build-graph``: wall time, peak memory and database load rate.
+
+Runs the real CLI in a subprocess (fresh ``KGREC_HOME``), twice, so the second run shows the
+re-run cost and that counts do not change. Datasets:
+
+- ``ml-100k``: MovieLens 100K + the Freebase KG from ``../shared/datasets`` (read in place).
+- ``synthetic``: a generated contract folder (default 1,000,000 interactions, 20,000 users,
+  20,000 items, 40 genres, 5,000 people, ~70k KG triples), written once to a temp folder.
+
+Usage::
+
+    python benchmarks/build_graph.py --dataset ml-100k
+    python benchmarks/build_graph.py --dataset synthetic --interactions 1000000
+
+Prints one Markdown table row per run; paste them into ``docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
+
+
+def synthetic(folder: Path, n_interactions: int, n_users: int, n_items: int, seed: int) -> Path:
+    """Write a contract folder of the requested size (Parquet, for fast reads)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    # unique (user, item) pairs with a popularity skew on items
+    pairs: set[tuple[int, int]] = set()
+    users_col, items_col = [], []
+    weights = 1.0 / np.arange(1, n_items + 1) ** 0.8
+    weights /= weights.sum()
+    while len(users_col) < n_interactions:
+        need = int((n_interactions - len(users_col)) * 1.1) + 10
+        u = rng.integers(0, n_users, need)
+        i = rng.choice(n_items, need, p=weights)
+        for a, b in zip(u.tolist(), i.tolist(), strict=True):
+            if (a, b) not in pairs:
+                pairs.add((a, b))
+                users_col.append(a)
+                items_col.append(b)
+                if len(users_col) == n_interactions:
+                    break
+    pd.DataFrame(
+        {
+            "user_id": [f"u{u}" for u in users_col],
+            "item_id": [f"i{i}" for i in items_col],
+            "rating": rng.integers(1, 6, n_interactions).astype(float),
+            "timestamp": rng.integers(1_500_000_000, 1_600_000_000, n_interactions),
+        }
+    ).to_parquet(folder / "interactions.parquet", index=False)
+    pd.DataFrame(
+        {
+            "item_id": [f"i{i}" for i in range(n_items)],
+            "title": [f"Item {i}" for i in range(n_items)],
+        }
+    ).to_parquet(folder / "items.parquet", index=False)
+    n_genres, n_people = 40, 5_000
+    heads, rels, tails = [], [], []
+    for i in range(n_items):
+        for g in rng.choice(n_genres, 2, replace=False):
+            heads.append(f"i{i}")
+            rels.append("has_genre")
+            tails.append(f"genre:{g}")
+        heads.append(f"i{i}")
+        rels.append("starring")
+        tails.append(f"person:{rng.integers(n_people)}")
+    triples = pd.DataFrame({"head": heads, "relation": rels, "tail": tails}).drop_duplicates()
+    triples.to_parquet(folder / "triples.parquet", index=False)
+    entities = pd.DataFrame(
+        {
+            "entity_id": [f"genre:{g}" for g in range(n_genres)]
+            + [f"person:{p}" for p in range(n_people)],
+            "type": ["genre"] * n_genres + ["person"] * n_people,
+            "name": [f"Genre {g}" for g in range(n_genres)]
+            + [f"Person {p}" for p in range(n_people)],
+        }
+    )
+    entities.to_parquet(folder / "entities.parquet", index=False)
+    return folder
+
+
+def server_peak_rss_mb(env: dict[str, str]) -> float | None:
+    """Peak resident memory (VmHWM) of the embedded database server, if running."""
+    out = subprocess.run(
+        [sys.executable, "-m", "kgrec", "db", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    try:
+        pid = json.loads(out.stdout)["pid"]
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (KeyError, ValueError, OSError):
+        return None
+    return None
+
+
+def run_build(args: list[str], env: dict[str, str]) -> tuple[dict, float, float]:
+    """Run ``kgrec build-graph --json``; returns (report, wall seconds, peak RSS MiB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "kgrec", "build-graph", "--json", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        sys.exit(f"build-graph failed ({proc.returncode}):\n{proc.stderr}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return json.loads(proc.stdout), wall, max(peak, before) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", choices=["ml-100k", "synthetic"], default="ml-100k")
+    parser.add_argument("--interactions", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=20_000)
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    opts = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="kgrec-bench-") as tmp:
+        tmp_path = Path(tmp)
+        env = {**os.environ, "KGREC_HOME": str(tmp_path / "home")}
+        if opts.dataset == "ml-100k":
+            if not (SHARED / "ml-100k").exists():
+                sys.exit(f"{SHARED / 'ml-100k'} not found")
+            args = ["-c", str(REPO / "configs" / "ml-100k.yaml")]
+            args += ["--data", str(SHARED / "ml-100k"), "--kg", str(SHARED / "ml-100k-kg")]
+            label = "ml-100k + KG"
+        else:
+            t0 = time.perf_counter()
+            folder = synthetic(
+                tmp_path / "synthetic", opts.interactions, opts.users, opts.items, opts.seed
+            )
+            print(f"generated synthetic data in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+            args = ["--data", str(folder)]
+            label = f"synthetic {opts.interactions:,} interactions"
+        args += ["--artifacts", str(tmp_path / "artifacts")]
+        if opts.batch_size:
+            args += ["--batch-size", str(opts.batch_size)]
+        try:
+            print(
+                "| data | run | wall s | peak RSS kgrec MiB | peak RSS server MiB | "
+                "DB rows | DB s | DB rows/s | counts match |"
+            )
+            print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+            for run in range(1, opts.runs + 1):
+                report, wall, rss = run_build(args, env)
+                expected = report["expected_store_counts"]
+                got = report["store_counts"]
+                rows = sum(expected["nodes"].values()) + sum(expected["relationships"].values())
+                db_s = report["seconds"].get("store", float("nan"))
+                server_rss = server_peak_rss_mb(env)
+                match = expected == got and report["input_counts"] == report["graph_counts"]
+                print(
+                    f"| {label} | {run} | {wall:.1f} | {rss:.0f} | "
+                    f"{server_rss or float('nan'):.0f} | {rows:,} | {db_s:.1f} | "
+                    f"{rows / db_s:,.0f} | {'yes' if match else 'NO'} |"
+                )
+                print(json.dumps(report["seconds"]), file=sys.stderr)
+        finally:
+            subprocess.run([sys.executable, "-m", "kgrec", "db", "stop"], env=env, check=False)
+    print(f"\nhardware: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
