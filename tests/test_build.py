@@ -1,0 +1,107 @@
+"""``build-graph`` end to end against the real embedded database: bad input changes nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kgrec.build import build_graph
+from kgrec.config import load_config
+from kgrec.errors import ValidationError
+from kgrec.store.falkordb import FalkorDBStore
+from kgrec.store.server import FalkorDBServer
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def db_snapshot(home: Path, graph: str) -> tuple[list[list[object]], list[list[object]]]:
+    server = FalkorDBServer(home)
+    info = server.start()
+    store = FalkorDBStore(info.host, info.port, server.password(), graph=graph)
+    try:
+        nodes = store.query(
+            "MATCH (n) RETURN labels(n)[0] AS l, properties(n) AS p ORDER BY l, n.id"
+        ).rows
+        rels = store.query(
+            "MATCH (a)-[r]->(b) RETURN type(r) AS t, a.id, b.id, properties(r) "
+            "ORDER BY t, a.id, b.id"
+        ).rows
+    finally:
+        store.close()
+    return nodes, rels
+
+
+# Each case corrupts one file of a copy of the demo data: (file, transform, expected message).
+BAD_INPUTS = {
+    "misnamed column": ("items.csv", lambda t: t.replace("item_id", "itemid", 1), "item_id"),
+    "empty file": ("interactions.csv", lambda t: "", "file is empty"),
+    "duplicate id": (
+        "items.csv",
+        lambda t: t + t.splitlines()[1] + "\n",
+        "duplicate id",
+    ),
+    "unknown item": (
+        "interactions.csv",
+        lambda t: t + "u0001,i9999,4,1\n",
+        "unknown item id",
+    ),
+    "non-numeric rating": (
+        "interactions.csv",
+        lambda t: t + "u0001,i0001,five,1\n",
+        "rating",
+    ),
+    "undecodable bytes": ("items.csv", lambda t: t[:200] + "\udcff" + t[200:], "UTF-8"),
+    "self-loop": ("triples.csv", lambda t: t + "i0001,similar_to,i0001,item,item\n", "self-loop"),
+}
+
+
+@pytest.fixture(scope="module")
+def built(falkordb_home: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """The demo graph built once into a database graph and an artifact folder."""
+    overrides = {"state_dir": str(falkordb_home), "store.graph": "t_build_bad_input"}
+    artifacts = tmp_path_factory.mktemp("build") / "artifacts"
+    report = build_graph(load_config(None, {**overrides, "artifacts": str(artifacts)}))
+    assert report.store_counts == report.expected_store_counts
+    return {
+        "overrides": overrides,
+        "artifacts": artifacts,
+        "db": db_snapshot(falkordb_home, overrides["store.graph"]),
+        "files": tree_digest(artifacts),
+    }
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_leaves_database_and_artifacts_as_they_were(
+    case: str, tmp_path: Path, falkordb_home: Path, built: dict[str, Any]
+) -> None:
+    overrides, artifacts = built["overrides"], built["artifacts"]
+    graph = overrides["store.graph"]
+
+    bad_data = tmp_path / "bad"
+    shutil.copytree(DEMO, bad_data)
+    name, transform, message = BAD_INPUTS[case]
+    text = (bad_data / name).read_text(encoding="utf-8")
+    (bad_data / name).write_bytes(transform(text).encode("utf-8", "surrogateescape"))
+    bad = load_config(
+        None, {**overrides, "artifacts": str(artifacts), "dataset.path": str(bad_data)}
+    )
+    with pytest.raises(ValidationError) as info:
+        build_graph(bad)
+    assert message in str(info.value)
+    assert name in str(info.value)
+
+    assert tree_digest(artifacts) == built["files"]
+    assert db_snapshot(falkordb_home, graph) == built["db"]
+    assert sorted(p.name for p in artifacts.parent.iterdir()) == ["artifacts"]
