@@ -1,82 +1,15 @@
-"""The ``kgrec`` command line. Commands are thin: parse, call the library, print.
-
-Heavy libraries (torch, pandas, database clients) are imported inside commands so that
-``kgrec --help`` starts fast.
-"""
+"""Commands that build and query the graph: ``build-graph``, ``db``, ``cypher``."""
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import typer
 
-if TYPE_CHECKING:
-    from kgrec.config import Config
-    from kgrec.store.base import QueryResult
-
-app = typer.Typer(
-    name="kgrec",
-    help=(
-        "Knowledge-graph recommender: load user-item-attribute triples into a graph database "
-        "and a PyG heterograph, train a GNN, serve explained recommendations.\n\n"
-        "Examples:\n\n"
-        "  kgrec build-graph                      # the demo dataset in data/demo\n\n"
-        "  kgrec build-graph -c configs/ml-100k.yaml\n\n"
-        "  kgrec cypher run 'MATCH (i:Item) RETURN count(i) AS items'\n\n"
-        "  kgrec db status"
-    ),
-    no_args_is_help=True,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-)
-db_app = typer.Typer(
-    help="Manage the embedded graph database (FalkorDB) kgrec starts on 127.0.0.1.",
-    no_args_is_help=True,
-)
-cypher_app = typer.Typer(help="Run Cypher against the graph database.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(cypher_app, name="cypher")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly_errors(func: F) -> F:
-    """Turn kgrec's user-facing errors into a message on stderr and a non-zero exit code."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from kgrec.errors import KgrecError
-
-        try:
-            return func(*args, **kwargs)
-        except KgrecError as exc:
-            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-ConfigOption = typer.Option(
-    None,
-    "--config",
-    "-c",
-    help="YAML config (see configs/). Options given on the command line override it.",
-    exists=False,
-    dir_okay=False,
-)
-
-
-def _config(path: Path | None, overrides: dict[str, Any]) -> Config:
-    from kgrec.config import load_config
-
-    if path is None and Path("configs/demo.yaml").exists():
-        path = Path("configs/demo.yaml")
-    return load_config(path, overrides)
+from kgrec.cli.apps import app, cypher_app, db_app
+from kgrec.cli.common import ConfigOption, friendly_errors, load_cli_config, print_result
 
 
 @app.command("build-graph")
@@ -130,7 +63,7 @@ def build_graph_command(
         "store.batch_size": batch_size,
         "store.enabled": False if no_db else None,
     }
-    config = _config(config_path, overrides)
+    config = load_cli_config(config_path, overrides)
     reporter = Reporter() if as_json else RichReporter()
     report = build_graph(config, reporter)
     if as_json:
@@ -173,7 +106,7 @@ def _print_build_report(report: Any) -> None:
 def _server(config_path: Path | None) -> Any:
     from kgrec.store.server import FalkorDBServer
 
-    config = _config(config_path, {})
+    config = load_cli_config(config_path, {})
     return FalkorDBServer(config.state_path, port=config.store.port)
 
 
@@ -282,7 +215,7 @@ def cypher_run(
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
     text = _query_text(query)
     params = _parse_params(param)
-    config = _config(config_path, {})
+    config = load_cli_config(config_path, {})
     from kgrec.store.factory import open_store
 
     store = open_store(config.store, config.state_path)
@@ -290,7 +223,7 @@ def cypher_run(
         result = store.query(text, params, write=write)
     finally:
         store.close()
-    _print_result(result, fmt)
+    print_result(result, fmt)
 
 
 def _query_text(query: str) -> str:
@@ -315,36 +248,3 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             params[key.strip()] = raw
     return params
-
-
-def _print_result(result: QueryResult, fmt: str) -> None:
-    if fmt == "json":
-        typer.echo(json.dumps(list(result.records()), indent=2, default=str))
-    elif fmt == "csv":
-        import csv
-
-        writer = csv.writer(sys.stdout)
-        writer.writerow(result.columns)
-        writer.writerows(result.rows)
-    else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table()
-        for column in result.columns:
-            table.add_column(column)
-        for row in result.rows:
-            table.add_row(*[_cell(v) for v in row])
-        Console().print(table)
-        typer.echo(f"{len(result.rows)} row(s)")
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, default=str)
-    return "" if value is None else str(value)
-
-
-def main() -> None:
-    """Entry point of the ``kgrec`` script."""
-    app()

@@ -1,0 +1,18 @@
+"""The ``kgrec`` command line. Commands are thin: parse, call the library, print.
+
+Heavy libraries (torch, pandas, database clients) are imported inside commands so that
+``kgrec --help`` starts fast. Commands live in :mod:`~kgrec.cli.graph` (build-graph, db,
+cypher); importing this package registers them on :data:`app`.
+"""
+
+from __future__ import annotations
+
+from kgrec.cli import graph  # noqa: F401  (registers its commands)
+from kgrec.cli.apps import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point of the ``kgrec`` script."""
+    app()
