@@ -53,7 +53,7 @@ class StoreConfig:
     user: str = "neo4j"
     database: str | None = None
     port: int | None = None
-    batch_size: int = 20_000
+    batch_size: int = 5_000
     enabled: bool = True
 
 

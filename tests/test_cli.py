@@ -100,3 +100,40 @@ def test_cypher_param_must_be_key_value() -> None:
     result = runner.invoke(app, ["cypher", "run", "RETURN 1", "-p", "novalue"])
     assert result.exit_code != 0
     assert "key=value" in result.output
+
+
+def test_cypher_list_names_every_library_query() -> None:
+    result = runner.invoke(app, ["cypher", "list", "-f", "json"])
+    assert result.exit_code == 0, result.output
+    names = {row["name"] for row in json.loads(result.output)}
+    assert {"analyst/top_items_per_genre", "support/why_recommended"} <= names
+
+
+def test_cypher_run_missing_parameter_is_caught_before_the_database(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["cypher", "run", "similar_users"], env={"KGREC_HOME": str(tmp_path)}
+    )
+    assert result.exit_code == 1
+    assert "needs parameter(s) user" in result.output
+    assert not (tmp_path / "falkordb").exists()  # nothing was started
+
+
+def test_cypher_run_library_query_on_the_demo_graph(falkordb_home: Path) -> None:
+    env = {"KGREC_HOME": str(falkordb_home)}
+    built = runner.invoke(app, ["build-graph", "--artifacts", str(falkordb_home / "a")], env=env)
+    assert built.exit_code == 0, built.output
+    result = runner.invoke(
+        app,
+        ["cypher", "run", "top_items_per_genre", "-p", "genre=genre:drama", "-p", "limit=2"],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    rows = runner.invoke(
+        app,
+        ["cypher", "run", "top_items_per_genre", "-p", "genre=genre:drama", "-f", "csv"],
+        env=env,
+    ).output.splitlines()
+    assert rows[0].startswith("genre,rank,item")
+    syntax = runner.invoke(app, ["cypher", "run", "MATCH (n RETURN n"], env=env)
+    assert syntax.exit_code == 3
+    assert "rejected the query" in syntax.output

@@ -189,10 +189,42 @@ def _describe_server(info: Any) -> str:
 # ----------------------------------------------------------------------------- cypher
 
 
+@cypher_app.command("list")
+@friendly_errors
+def cypher_list(
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
+) -> None:
+    """List the query library in cypher/analyst and cypher/support, with parameters.
+
+    Examples:
+
+      kgrec cypher list
+
+      kgrec cypher list -f json
+    """
+    from kgrec.store.base import QueryResult
+    from kgrec.store.library import list_queries
+
+    queries = list_queries()
+    if fmt == "table":
+        rows = [
+            [q.qualified_name, ", ".join(p.name for p in q.params) or "-", q.example]
+            for q in queries
+        ]
+        print_result(QueryResult(["name", "params", "example"], rows), fmt)
+        return
+    rows = [
+        [q.qualified_name, q.purpose, [p.signature() for p in q.params], q.example] for q in queries
+    ]
+    print_result(QueryResult(["name", "purpose", "params", "example"], rows), fmt)
+
+
 @cypher_app.command("run")
 @friendly_errors
 def cypher_run(
-    query: str = typer.Argument(..., help="Cypher text, or a path to a .cypher file."),
+    query: str = typer.Argument(
+        ..., help="A library query name (kgrec cypher list), a .cypher file, or Cypher text."
+    ),
     param: list[str] = typer.Option(
         [], "--param", "-p", help="Query parameter key=value (repeatable); values parse as JSON."
     ),
@@ -202,39 +234,34 @@ def cypher_run(
 ) -> None:
     """Run a Cypher query (read-only unless --write) and print its rows.
 
-    Values are passed as parameters ($name in the query), never pasted into the text.
+    Values are passed as parameters ($name in the query), never pasted into the text. Library
+    queries check their parameters (missing, unknown, wrong type) before anything is sent.
 
     Examples:
 
+      kgrec cypher run top_items_per_genre -p genre=genre:drama -p limit=5
+
+      kgrec cypher run support/why_recommended -p user=u0001 -p item=i0042 -f json
+
       kgrec cypher run 'MATCH (i:Item) RETURN i.id AS id, i.title AS title LIMIT 5'
 
-      kgrec cypher run 'MATCH (u:User {id: $user})-[:INTERACTED]->(i) RETURN i.title'
-      -p user=u0001 -f json
+      kgrec cypher run my_query.cypher -p user=u0001 -f csv
     """
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
-    text = _query_text(query)
-    params = _parse_params(param)
+    from kgrec.store.library import bind_params, resolve_query
+
+    resolved = resolve_query(query)
+    params = bind_params(resolved, _parse_params(param))
     config = load_cli_config(config_path, {})
     from kgrec.store.factory import open_store
 
     store = open_store(config.store, config.state_path)
     try:
-        result = store.query(text, params, write=write)
+        result = store.query(resolved.text, params, write=write)
     finally:
         store.close()
     print_result(result, fmt)
-
-
-def _query_text(query: str) -> str:
-    path = Path(query)
-    if query.endswith(".cypher"):
-        from kgrec.errors import KgrecError
-
-        if not path.exists():
-            raise KgrecError(f"Cypher file not found: {path}")
-        return path.read_text(encoding="utf-8")
-    return query
 
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
