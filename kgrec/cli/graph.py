@@ -214,7 +214,8 @@ def cypher_list(
         print_result(QueryResult(["name", "params", "example"], rows), fmt)
         return
     rows = [
-        [q.qualified_name, q.purpose, [p.signature() for p in q.params], q.example] for q in queries
+        [q.qualified_name, q.purpose, ", ".join(p.signature() for p in q.params), q.example]
+        for q in queries
     ]
     print_result(QueryResult(["name", "purpose", "params", "example"], rows), fmt)
 

@@ -61,12 +61,22 @@ class Table:
         path: The file the rows were read from (a raw file for adapters).
         lines: 1-based source line of each row, ``[len(frame)]``; ``None`` means a CSV with
             a header, so row ``i`` is on line ``i + 2``.
+        sources: For a table gathered from several files: those files, and ``source_of``
+            ``[len(frame)]`` the index of each row's file in ``sources``.
     """
 
     name: str
     frame: pd.DataFrame
     path: Path
     lines: np.ndarray | None = None
+    sources: tuple[Path, ...] = ()
+    source_of: np.ndarray | None = None
+
+    def path_of(self, row: int) -> Path:
+        """The file positional row ``row`` came from."""
+        if self.source_of is not None:
+            return self.sources[int(self.source_of[row])]
+        return self.path
 
     def line_of(self, row: int) -> int:
         """Source line (1-based) of positional row ``row``."""
@@ -88,6 +98,8 @@ class DatasetTables:
     triples: Table | None = None
     entities: Table | None = None
     name: str = "dataset"
+    notes: tuple[str, ...] = ()
+    """What the reader changed on the way in (e.g. KG triples dropped), for the report."""
 
     def tables(self) -> Iterator[Table]:
         """The tables present, in contract order."""
@@ -160,7 +172,7 @@ def read_folder(folder: Path | str, name: str | None = None) -> DatasetTables:
             problems.extend(exc.problems)
     if problems:
         raise ValidationError(problems)
-    return DatasetTables(name=name or folder.name, **tables)
+    return DatasetTables(name=name or folder.name, **tables)  # type: ignore[arg-type]
 
 
 def write_folder(tables: DatasetTables, folder: Path | str, fmt: str = "csv") -> list[Path]:

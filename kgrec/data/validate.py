@@ -66,7 +66,8 @@ class _Collector:
         """Add one problem per offending row (capped), with its source line."""
         positions = np.flatnonzero(mask)
         for pos in positions[:MAX_PROBLEMS_PER_CHECK]:
-            self.problems.append(Problem(table.path, table.line_of(int(pos)), column, message))
+            line = table.line_of(int(pos))
+            self.problems.append(Problem(table.path_of(int(pos)), line, column, message))
         if len(positions) > MAX_PROBLEMS_PER_CHECK:
             self.problems.append(
                 Problem(
@@ -96,6 +97,7 @@ def validate(tables: DatasetTables) -> Dataset:
         _check_ids(tables.entities, "entity_id", found) if tables.entities is not None else None
     )
     interactions, notes = _check_interactions(tables.interactions, items, users, found)
+    notes = [*tables.notes, *notes]
     entity_types: pd.Series | None = None
     if entities is not None and tables.entities is not None:
         entity_types = _check_entity_types(tables.entities, entities, found)
@@ -167,7 +169,7 @@ def _check_ids(table: Table, column: str, found: _Collector) -> pd.DataFrame:
             value = ids.iat[pos]
             found.problems.append(
                 Problem(
-                    table.path,
+                    table.path_of(int(pos)),
                     table.line_of(int(pos)),
                     column,
                     f"duplicate id {value!r} (first on line {first_line.get(value)})",
@@ -191,7 +193,7 @@ def _numeric(table: Table, column: str, found: _Collector, integer: bool) -> pd.
     for pos in np.flatnonzero(bad.to_numpy())[:MAX_PROBLEMS_PER_CHECK]:
         found.problems.append(
             Problem(
-                table.path,
+                table.path_of(int(pos)),
                 table.line_of(int(pos)),
                 column,
                 f"{str(raw.iat[pos])!r} is not {kind}",
@@ -323,7 +325,7 @@ def _check_triples(
             for pos in np.flatnonzero(mismatch.to_numpy())[:MAX_PROBLEMS_PER_CHECK]:
                 found.problems.append(
                     Problem(
-                        table.path,
+                        table.path_of(int(pos)),
                         table.line_of(int(pos)),
                         declared_col,
                         f"declared type {declared.iat[pos]!r} but {ids.iat[pos]!r} has type "

@@ -1,0 +1,353 @@
+"""Serving commands: ``recommend`` and ``explain``.
+
+``kgrec recommend`` reads only the serving bundle (numpy + json), so one user is answered
+without importing torch or pandas; the bundle is (re)exported from the checkpoint first when it
+is missing or stale.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from kgrec.cli.apps import app
+from kgrec.cli.common import ConfigOption, friendly_errors, load_cli_config
+
+if TYPE_CHECKING:
+    from kgrec.config import Config
+    from kgrec.serve.recommend import Recommendation, Recommender
+
+FORMATS = ("table", "json", "csv")
+BATCH = 256
+
+
+def _config(config_path: Path | None, artifacts: Path | None) -> Config:
+    return load_cli_config(config_path, {"artifacts": str(artifacts) if artifacts else None})
+
+
+def _checkpoint(config: Config, checkpoint: Path | None) -> Path:
+    return checkpoint or config.artifacts_dir / "model" / "model.pt"
+
+
+def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
+    from kgrec.errors import KgrecError
+
+    if fmt not in allowed:
+        raise KgrecError(f"--format must be one of {', '.join(allowed)}, got {fmt!r}")
+
+
+def _user_lines(path: Path) -> Iterator[str]:
+    """User ids from a file, one per line (blank lines and ``#`` comments skipped), streamed."""
+    from kgrec.errors import KgrecError
+
+    try:
+        stream = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+    except OSError as exc:
+        raise KgrecError(f"cannot read --users-file {path}: {exc.strerror}") from exc
+    with stream:
+        for line in stream:
+            user = line.strip()
+            if user and not user.startswith("#"):
+                yield user
+
+
+@app.command("recommend")
+@friendly_errors
+def recommend_command(
+    user: str | None = typer.Option(None, "--user", "-u", help="External user id."),
+    k: int = typer.Option(10, "-k", "--k", help="Items per user.", min=1),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
+    users_file: Path | None = typer.Option(
+        None, "--users-file", help="Batch mode: one user id per line ('-' = stdin)."
+    ),
+    seed_items: str | None = typer.Option(
+        None, "--seed-items", help="Cold start: comma-separated item ids the user likes."
+    ),
+    record: bool = typer.Option(
+        False, "--record", help="Record the served lists in the graph database."
+    ),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Model (default: <artifacts>/model/model.pt)."
+    ),
+    artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder."),
+    config_path: Path | None = ConfigOption,
+) -> None:
+    """Recommend the top-k unseen items for a user (or for every user of a file).
+
+    Scores are dot products of the trained model's embeddings; items a user has interacted
+    with are never recommended. Batch mode streams --users-file and writes one line (json:
+    one JSON object; csv: one row; table: one line) per user. --record writes
+    (:User)-[:RECOMMENDED {rank, score, model_id, at, paths, request_id}]->(:Item).
+
+    Examples:
+
+      kgrec recommend --user u0001
+
+      kgrec recommend --user u0001 -k 5 --format json
+
+      kgrec recommend --seed-items i0001,i0042 --format json
+
+      kgrec recommend --users-file users.txt --format csv > recs.csv
+
+      kgrec recommend --user u0001 --record
+    """
+    from kgrec.errors import KgrecError
+    from kgrec.serve.bundle import open_bundle
+    from kgrec.serve.recommend import Recommender, parse_seed_items
+
+    _check_format(fmt, FORMATS)
+    if (user is None) == (users_file is None) and not (seed_items and users_file is None):
+        raise KgrecError("give exactly one of --user or --users-file (or --seed-items)")
+    if users_file is not None and seed_items:
+        raise KgrecError("--seed-items applies to one user: do not combine it with --users-file")
+    seeds = parse_seed_items(seed_items) if seed_items is not None else None
+    if record and user is None and users_file is None:
+        raise KgrecError("--record needs --user (the user the list is served to)")
+    config = _config(config_path, artifacts)
+    bundle = open_bundle(_checkpoint(config, checkpoint), config.artifacts_dir)
+    recommender = Recommender(bundle)
+    recorder = _Recorder(config, recommender) if record else None
+    try:
+        if users_file is None:
+            recs = recommender.recommend(user, k, seed_items=seeds)
+            request_id = recorder.record(user, recs) if recorder and user else None
+            _emit_one(user, recs, recommender.model_id, request_id, fmt)
+            return
+        failed = _emit_batch(recommender, _user_lines(users_file), k, fmt, recorder)
+    finally:
+        if recorder is not None:
+            recorder.close()
+    if failed:
+        typer.secho(f"error: {failed} user(s) could not be served", fg="red", err=True)
+        raise typer.Exit(1)
+
+
+class _Recorder:
+    """Records served lists (with their top explanation paths) in the graph store."""
+
+    def __init__(self, config: Config, recommender: Recommender) -> None:
+        from kgrec.serve.explain import Explainer
+        from kgrec.store.factory import open_store
+
+        self.model_id = recommender.model_id
+        self.explainer = Explainer(recommender.bundle, config.artifacts_dir)
+        self.store = open_store(config.store, config.state_path)
+
+    def record(self, user: str, recs: list[Recommendation]) -> str:
+        from kgrec.serve.record import new_request_id, record_served
+
+        paths = {r.item_id: self.explainer.explain(user, r.item_id) for r in recs}
+        request_id = new_request_id()
+        record_served(self.store, user, recs, self.model_id, paths, request_id)
+        return request_id
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _as_dict(
+    user: str | None, recs: list[Recommendation], model_id: str, request_id: str | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "user_id": user,
+        "model_id": model_id,
+        "recommendations": [r.to_dict() for r in recs],
+    }
+    if request_id:
+        out["request_id"] = request_id
+    return out
+
+
+def _csv_row(
+    user: str | None, recs: list[Recommendation], model_id: str, error: str = ""
+) -> list[str]:
+    return [
+        user or "",
+        model_id,
+        " ".join(r.item_id for r in recs),
+        " ".join(f"{r.score:.6g}" for r in recs),
+        error,
+    ]
+
+
+CSV_HEADER = ["user_id", "model_id", "item_ids", "scores", "error"]
+
+
+def _emit_one(
+    user: str | None, recs: list[Recommendation], model_id: str, request_id: str | None, fmt: str
+) -> None:
+    if fmt == "json":
+        typer.echo(json.dumps(_as_dict(user, recs, model_id, request_id), ensure_ascii=False))
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["user_id", "rank", "item_id", "title", "score", "model_id"])
+        for r in recs:
+            writer.writerow([user or "", r.rank, r.item_id, r.title, f"{r.score:.6g}", model_id])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        who = f"user {user}" if user else "seed items"
+        table = Table(title=f"top {len(recs)} for {who} (model {model_id})")
+        for column, justify in (("rank", "right"), ("item", "left"), ("title", "left")):
+            table.add_column(column, justify=justify)  # type: ignore[arg-type]
+        table.add_column("score", justify="right")
+        for r in recs:
+            table.add_row(str(r.rank), r.item_id, r.title, f"{r.score:.4f}")
+        Console().print(table)
+        if request_id:
+            typer.echo(f"recorded as request {request_id}")
+
+
+def _emit_batch(
+    recommender: Recommender,
+    users: Iterator[str],
+    k: int,
+    fmt: str,
+    recorder: _Recorder | None,
+) -> int:
+    """Serve ``users`` in chunks of :data:`BATCH`, one output line/row per user; failures."""
+    from kgrec.errors import KgrecError
+
+    writer = csv.writer(sys.stdout) if fmt == "csv" else None
+    if writer is not None:
+        writer.writerow(CSV_HEADER)
+    failed = 0
+    chunk: list[str] = []
+
+    def flush() -> None:
+        nonlocal failed
+        known = [u for u in chunk if recommender.bundle.user_index(u) is not None]
+        lists = dict(zip(known, recommender.recommend_many(known, k), strict=True))
+        for user in chunk:
+            recs = lists.get(user)
+            error = "" if recs is not None else f"unknown user {user!r}"
+            request_id = None
+            if recs is not None and recorder is not None:
+                try:
+                    request_id = recorder.record(user, recs)
+                except KgrecError as exc:
+                    error, recs = str(exc), None
+            failed += bool(error)
+            if writer is not None:
+                writer.writerow(_csv_row(user, recs or [], recommender.model_id, error))
+            elif fmt == "json":
+                row = (
+                    {"user_id": user, "error": error}
+                    if error
+                    else _as_dict(user, recs or [], recommender.model_id, request_id)
+                )
+                typer.echo(json.dumps(row, ensure_ascii=False))
+            else:
+                shown = error or " | ".join(f"{r.item_id} {r.title}" for r in recs or [])
+                typer.echo(f"{user}\t{shown}")
+        sys.stdout.flush()
+        chunk.clear()
+
+    for user in users:
+        chunk.append(user)
+        if len(chunk) == BATCH:
+            flush()
+    if chunk:
+        flush()
+    return failed
+
+
+@app.command("explain")
+@friendly_errors
+def explain_command(
+    user: str = typer.Option(..., "--user", "-u", help="External user id."),
+    item: str = typer.Option(..., "--item", "-i", help="External item id."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    limit: int = typer.Option(3, "--limit", "-n", help="Paths to show.", min=1),
+    served_only: bool = typer.Option(
+        False, "--served", help="Answer from the recorded RECOMMENDED relationships."
+    ),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Model (default: <artifacts>/model/model.pt)."
+    ),
+    artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder."),
+    config_path: Path | None = ConfigOption,
+) -> None:
+    """Explain why an item suits a user: graph paths (at most 3 hops) ranked by the model.
+
+    Each path (user -> rated item -> shared director/actor/genre or co-rater -> item) comes
+    with its share of the model's score and a sentence. --served instead reads what was
+    recorded when the item was served (kgrec recommend --record): when, at which rank, by
+    which model, and the paths stored then.
+
+    Examples:
+
+      kgrec explain --user u0001 --item i0103
+
+      kgrec explain --user u0001 --item i0103 --format json
+
+      kgrec explain --user u0001 --item i0103 --served
+    """
+    from kgrec.errors import KgrecError
+
+    _check_format(fmt, ("table", "json"))
+    config = _config(config_path, artifacts)
+    if served_only:
+        from kgrec.serve.record import served
+        from kgrec.store.factory import open_store
+
+        store = open_store(config.store, config.state_path)
+        try:
+            records = served(store, user, item)
+        finally:
+            store.close()
+        if not records:
+            raise KgrecError(
+                f"item {item!r} was never recorded as served to user {user!r} "
+                "(record lists with kgrec recommend --record)"
+            )
+        if fmt == "json":
+            rows = [r.to_dict() for r in records]
+            typer.echo(json.dumps({"user_id": user, "item_id": item, "served": rows}))
+            return
+        for r in records:
+            typer.echo(
+                f"served {r.at} by model {r.model_id} at rank {r.rank} "
+                f"(score {r.score:.4f}, request {r.request_id})"
+            )
+            for recorded in r.paths[:limit]:
+                typer.echo(f"  - {recorded.get('sentence', recorded)}")
+        return
+
+    from kgrec.serve.bundle import open_bundle
+    from kgrec.serve.explain import Explainer
+
+    bundle = open_bundle(_checkpoint(config, checkpoint), config.artifacts_dir)
+    paths = Explainer(bundle, config.artifacts_dir).explain(user, item, limit=limit)
+    if fmt == "json":
+        typer.echo(
+            json.dumps(
+                {
+                    "user_id": user,
+                    "item_id": item,
+                    "model_id": bundle.model_id,
+                    "paths": [p.to_dict() for p in paths],
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    if not paths:
+        typer.echo(f"no path of at most 3 hops links user {user} to item {item}")
+        return
+    for n, p in enumerate(paths, start=1):
+        typer.echo(f"{n}. {p.sentence}  ({p.share:.0%} of the path evidence)")
+        chain = " ".join(_hop(p, e) for e in p.edges)
+        typer.echo(f"   {chain}")
+
+
+def _hop(path: Any, edge: Any) -> str:
+    src, dst = path.nodes[edge.source], path.nodes[edge.target]
+    return f"({src.type}:{src.id})-[:{edge.type}]->({dst.type}:{dst.id})"

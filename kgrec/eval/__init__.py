@@ -1,0 +1,1 @@
+"""Evaluation: full-ranking metrics, OGB-style sampled metrics and non-GNN baselines."""

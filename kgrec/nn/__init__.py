@@ -1,0 +1,1 @@
+"""Neural components: the :class:`~kgrec.nn.model.KGRec` GNN and its losses."""

@@ -1,0 +1,103 @@
+"""Training losses: BPR ranking loss, L2 regularisation, listwise distillation, TransE KG loss.
+
+References:
+    - BPR: Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI'09.
+    - Ranking distillation: Tang & Wang, "Ranking Distillation", KDD'18; Kang et al., "DE-RRD:
+      A Knowledge Distillation Framework for Recommender System", CIKM'20.
+    - TransE: Bordes et al., "Translating Embeddings for Modeling Multi-relational Data",
+      NeurIPS'13 (the form of ``torch_geometric.nn.kge.TransE``).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
+    """Bayesian personalised ranking loss ``mean(-log sigmoid(pos - neg))`` (a scalar).
+
+    Args:
+        pos_score: Scores of the positive pairs ``[B]``.
+        neg_score: Scores of sampled negatives, ``[B]`` or ``[B, num_negatives]``.
+    """
+    if neg_score.dim() == pos_score.dim() + 1:
+        pos_score = pos_score.unsqueeze(-1)
+    return -F.logsigmoid(pos_score - neg_score).mean()
+
+
+def l2_regularization(*embeddings: Tensor, batch_size: int) -> Tensor:
+    """LightGCN-style L2 penalty ``sum ||e||^2 / (2 B)`` on the batch's ego embeddings.
+
+    Args:
+        embeddings: Any number of ``[B, d]`` (or ``[B, n, d]``) layer-0 embeddings.
+        batch_size: ``B``, the number of training triples in the batch.
+    """
+    if not embeddings:
+        return torch.zeros(())
+    total = torch.stack([e.float().pow(2).sum() for e in embeddings]).sum()
+    return 0.5 * total / max(batch_size, 1)
+
+
+def listwise_kd_loss(
+    student_scores: Tensor,
+    teacher_scores: Tensor,
+    temperature: float = 1.0,
+    mask: Tensor | None = None,
+) -> Tensor:
+    r"""Listwise distillation ``T^2 * KL(softmax(t / T) || softmax(s / T))`` over candidates.
+
+    Averaged over the ``B`` rows (Ranking Distillation KDD'18, DE-RRD CIKM'20). It is ``0``
+    exactly when the two score lists agree up to a per-row constant.
+
+    Args:
+        student_scores: Student logits ``[B, C]`` (``C`` candidate items per user).
+        teacher_scores: Teacher logits ``[B, C]`` (no gradient flows into them).
+        temperature: Softmax temperature ``T > 0``; higher is softer.
+        mask: Optional ``[B, C]`` boolean, ``False`` for padding candidates.
+    """
+    if temperature <= 0:
+        raise ValueError("temperature must be positive")
+    student = student_scores.float() / temperature
+    teacher = teacher_scores.detach().float() / temperature
+    if mask is not None:
+        student = student.masked_fill(~mask, float("-inf"))
+        teacher = teacher.masked_fill(~mask, float("-inf"))
+    log_p_student = F.log_softmax(student, dim=-1)
+    log_p_teacher = F.log_softmax(teacher, dim=-1)
+    p_teacher = log_p_teacher.exp()
+    kl = p_teacher * (log_p_teacher - log_p_student)
+    if mask is not None:
+        kl = kl.masked_fill(~mask, 0.0)
+    return kl.sum(-1).mean() * temperature**2
+
+
+def kg_loss(
+    head: Tensor,
+    relation: Tensor,
+    tail: Tensor,
+    neg_tail: Tensor,
+    margin: float = 1.0,
+    p_norm: float = 1.0,
+) -> Tensor:
+    r"""TransE margin loss ``max(0, margin - f(h, r, t) + f(h, r, t'))`` (a scalar).
+
+    ``f(h, r, t) = -||norm(h) + r - norm(t)||_p`` exactly as in
+    ``torch_geometric.nn.kge.TransE``, but on embeddings the caller supplies (the model's ego
+    embeddings and relation vectors), so the KG objective shapes the recommender's own space.
+
+    Args:
+        head: Head embeddings ``[E, d]``.
+        relation: Relation embeddings ``[E, d]``.
+        tail: True tail embeddings ``[E, d]``.
+        neg_tail: Corrupted tail embeddings ``[E, d]``.
+    """
+
+    def score(t: Tensor) -> Tensor:
+        h = F.normalize(head, p=p_norm, dim=-1)
+        t = F.normalize(t, p=p_norm, dim=-1)
+        return -(h + relation - t).norm(p=p_norm, dim=-1)
+
+    pos, neg = score(tail), score(neg_tail)
+    return F.margin_ranking_loss(pos, neg, torch.ones_like(pos), margin=margin)

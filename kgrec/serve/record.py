@@ -1,0 +1,121 @@
+"""The record of what was served: ``(:User)-[:RECOMMENDED {...}]->(:Item)`` in the graph store.
+
+Each served list is written by one parameterised query (``cypher/serve/
+record_recommended.cypher``): ``UNWIND $rows ... MERGE`` on ``request_id``, so recording the
+same request twice creates nothing new, and concurrent requests (different ids) never lose or
+duplicate each other's relationships. Relationship properties: ``rank`` (1 = best), ``score``,
+``model_id`` (see :mod:`kgrec.serve.bundle`), ``at`` (ISO-8601 UTC of the first recording),
+``paths`` (the item's explanation paths as a JSON string) and ``request_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from kgrec.errors import KgrecError
+
+if TYPE_CHECKING:
+    from kgrec.serve.recommend import Recommendation
+    from kgrec.store.base import GraphStore
+
+SERVED_QUERY = """
+MATCH (u:User {id: $user_id})-[r:RECOMMENDED]->(i:Item {id: $item_id})
+RETURN r.request_id AS request_id, r.rank AS rank, r.score AS score, r.model_id AS model_id,
+       r.at AS at, r.paths AS paths
+ORDER BY at DESC, request_id
+"""
+"""Read-back of :func:`served` (parameters ``$user_id``, ``$item_id``)."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """One recorded recommendation of an item to a user."""
+
+    request_id: str
+    rank: int
+    score: float
+    model_id: str
+    at: str
+    paths: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def new_request_id() -> str:
+    """A fresh random request id."""
+    return uuid.uuid4().hex
+
+
+def record_served(
+    store: GraphStore,
+    user_id: str,
+    recs: Sequence[Recommendation],
+    model_id: str,
+    paths: Mapping[str, Sequence[Any]] | None = None,
+    request_id: str | None = None,
+) -> int:
+    """Record ``recs`` served to ``user_id``; returns how many relationships the query matched.
+
+    Args:
+        store: An open graph store.
+        user_id: External user id (a ``:User`` in the store).
+        recs: The served list.
+        model_id: The serving bundle's model id.
+        paths: Per item id, its explanation paths (objects with ``to_dict()`` or plain dicts).
+        request_id: Id of this request (default: a fresh one); re-recording it is a no-op.
+
+    Raises:
+        KgrecError: when the user or some item is not in the graph store.
+    """
+    from kgrec.store.queries import load_query
+
+    if not recs:
+        return 0
+    request_id = request_id or new_request_id()
+    at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    rows = [
+        {
+            "user_id": str(user_id),
+            "item_id": rec.item_id,
+            "request_id": request_id,
+            "rank": int(rec.rank),
+            "score": float(rec.score),
+            "model_id": model_id,
+            "at": at,
+            "paths": json.dumps(
+                [_plain(p) for p in (paths or {}).get(rec.item_id, [])], ensure_ascii=False
+            ),
+        }
+        for rec in recs
+    ]
+    result = store.query(load_query("serve/record_recommended"), {"rows": rows}, write=True)
+    recorded = int(result.rows[0][0]) if result.rows else 0
+    if recorded != len(rows):
+        raise KgrecError(
+            f"recorded {recorded} of {len(rows)} recommendations for user {user_id!r}: the user or "
+            "some items are not in the graph database (run kgrec build-graph for this dataset)"
+        )
+    return recorded
+
+
+def served(store: GraphStore, user_id: str, item_id: str) -> list[Served]:
+    """Every recorded recommendation of ``item_id`` to ``user_id``, newest first."""
+    result = store.query(SERVED_QUERY, {"user_id": str(user_id), "item_id": str(item_id)})
+    out = []
+    for request_id, rank, score, model_id, at, paths in result.rows:
+        try:
+            parsed = json.loads(paths) if paths else []
+        except ValueError:
+            parsed = []
+        out.append(Served(str(request_id), int(rank), float(score), str(model_id), str(at), parsed))
+    return out
+
+
+def _plain(path: Any) -> Any:
+    return path.to_dict() if hasattr(path, "to_dict") else path

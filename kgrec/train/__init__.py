@@ -1,0 +1,1 @@
+"""Training: negative sampling, distillation teachers, the training loop and checkpoints."""

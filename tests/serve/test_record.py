@@ -1,0 +1,101 @@
+"""Recording served lists in the real embedded FalkorDB: idempotent and safe under concurrency."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kgrec.config import SplitConfig
+from kgrec.data.contract import read_folder
+from kgrec.data.split import split_interactions
+from kgrec.data.validate import validate
+from kgrec.errors import KgrecError
+from kgrec.serve.recommend import Recommendation
+from kgrec.serve.record import record_served, served
+from kgrec.store.falkordb import FalkorDBStore
+from kgrec.store.payload import payload_from_dataset
+from kgrec.store.server import FalkorDBServer
+
+DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
+ITEMS = [f"i{n:04d}" for n in range(1, 11)]
+
+
+def recs(items: list[str]) -> list[Recommendation]:
+    return [Recommendation(i, f"title {i}", 1.0 / r, r) for r, i in enumerate(items, start=1)]
+
+
+def connect(home: Path, graph: str) -> FalkorDBStore:
+    server = FalkorDBServer(home)
+    info = server.start()
+    return FalkorDBStore(info.host, info.port, server.password(), graph=graph)
+
+
+@pytest.fixture
+def store(falkordb_home: Path, graph_name: str) -> Iterator[FalkorDBStore]:
+    dataset = validate(read_folder(DEMO))
+    payload = payload_from_dataset(dataset, split_interactions(dataset.interactions, SplitConfig()))
+    store = connect(falkordb_home, graph_name)
+    store.load(payload)
+    yield store
+    store._drop(graph_name)
+    store.close()
+
+
+def count_recommended(store: FalkorDBStore) -> list[list[object]]:
+    return store.query(
+        "MATCH (u:User)-[r:RECOMMENDED]->(i:Item) "
+        "RETURN r.request_id AS req, count(r) AS n ORDER BY req"
+    ).rows
+
+
+def test_record_is_idempotent_and_reads_back(store: FalkorDBStore) -> None:
+    paths = {"i0001": [{"kind": "attribute", "sentence": "Because you rated *X*"}]}
+    assert record_served(store, "u0001", recs(ITEMS[:3]), "m1", paths, "req-1") == 3
+    first = served(store, "u0001", "i0001")
+    assert record_served(store, "u0001", recs(ITEMS[:3]), "m1", paths, "req-1") == 3
+    assert count_recommended(store) == [["req-1", 3]]
+    again = served(store, "u0001", "i0001")
+    assert again == first  # same request: same relationship, original time kept
+    (only,) = again
+    assert (only.request_id, only.rank, only.model_id) == ("req-1", 1, "m1")
+    assert only.paths == paths["i0001"] and only.at.endswith("+00:00")
+    record_served(store, "u0001", recs(ITEMS[:1]), "m2", None, "req-2")
+    assert [s.request_id for s in served(store, "u0001", "i0001")] == ["req-2", "req-1"]
+    assert served(store, "u0001", "i0009") == []
+
+
+def test_record_unknown_user_is_an_error(store: FalkorDBStore) -> None:
+    with pytest.raises(KgrecError, match="not in the graph database"):
+        record_served(store, "nobody", recs(ITEMS[:2]), "m1", None, "req-x")
+
+
+def _worker(home: str, graph: str, request_ids: list[str]) -> None:
+    store = connect(Path(home), graph)
+    try:
+        for request_id in request_ids:
+            record_served(store, "u0002", recs(ITEMS), "m1", None, request_id)
+    finally:
+        store.close()
+
+
+def test_concurrent_recorders_lose_and_duplicate_nothing(
+    store: FalkorDBStore, falkordb_home: Path, graph_name: str
+) -> None:
+    ctx = multiprocessing.get_context("fork")  # the test module is not importable by name
+    batches = [[f"a{n}" for n in range(15)], [f"b{n}" for n in range(15)]]
+    procs = [
+        ctx.Process(target=_worker, args=(str(falkordb_home), graph_name, ids)) for ids in batches
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    rows = count_recommended(store)
+    assert sorted(str(r[0]) for r in rows) == sorted(batches[0] + batches[1])
+    assert all(r[1] == len(ITEMS) for r in rows)
+    _worker(str(falkordb_home), graph_name, batches[0][:3])  # re-running a request id
+    assert count_recommended(store) == rows

@@ -1,0 +1,351 @@
+"""Serving on the demo data: bundle, top-k, cold start, explanations, faithfulness, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from kgrec.build import build_graph, load_artifact
+from kgrec.config import ModelConfig, TrainConfig, load_config
+from kgrec.errors import KgrecError
+from kgrec.serve.bundle import Bundle, is_fresh, open_bundle, serving_dir
+from kgrec.serve.explain import Explainer, ScoreOracle, faithfulness, relation_name
+from kgrec.serve.recommend import Recommender, UnknownIdError, parse_seed_items
+from kgrec.train.trainer import train
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "data" / "demo"
+
+
+@dataclass(frozen=True)
+class Served:
+    artifacts: Path
+    checkpoint: Path
+    bundle: Bundle
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
+    """Demo artifacts (no database) and a tiny model trained for a few epochs (~1 s)."""
+    root = tmp_path_factory.mktemp("serve")
+    config = load_config(
+        None, {"dataset.path": str(DEMO), "artifacts": str(root / "art"), "store.enabled": False}
+    )
+    build_graph(config)
+    ticks = count()
+    result = train(
+        load_artifact(root / "art"),
+        {},
+        ModelConfig(embedding_dim=16, num_layers=2, use_text=False, dropout=0.0),
+        TrainConfig(
+            device="cpu", epochs=4, batch_size=2048, lr=0.01, kd_teacher="none", kd_weight=0.0
+        ),
+        eval_fn=lambda _: {"ndcg@20": float(next(ticks))},  # keep the last epoch
+        out=root / "art" / "model",
+    )
+    bundle = open_bundle(result.checkpoint, root / "art")
+    return Served(root / "art", result.checkpoint, bundle)
+
+
+@pytest.fixture(scope="module")
+def explainer(served: Served) -> Explainer:
+    return Explainer(served.bundle, served.artifacts)
+
+
+def all_interactions(artifacts: Path) -> pd.DataFrame:
+    return pd.read_parquet(artifacts / "tables" / "interactions.parquet")
+
+
+# ----------------------------------------------------------------------------- bundle
+
+
+def test_bundle_matches_checkpoint_and_loads_without_torch(served: Served) -> None:
+    from kgrec.train.checkpoint import read_embeddings
+
+    users, items = read_embeddings(served.checkpoint)
+    b = served.bundle
+    assert b.user_embedding.dtype == np.float32 and b.item_embedding.dtype == np.float32
+    np.testing.assert_allclose(b.user_embedding, users.numpy())
+    np.testing.assert_allclose(b.item_embedding, items.numpy())
+    assert len(b.model_id) == 16 and b.meta["dim"] == 16
+    inter = all_interactions(served.artifacts)
+    assert b.seen_indices.size == len(inter.drop_duplicates(["user_id", "item_id"]))
+    code = (
+        "import sys; from kgrec.serve.bundle import load_bundle; "
+        "from kgrec.serve.recommend import Recommender; "
+        f"r = Recommender(load_bundle({str(serving_dir(served.checkpoint))!r})); "
+        "r.recommend('u0001', 5); "
+        "bad = [m for m in ('torch', 'pandas') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_stale_bundle_is_rebuilt(served: Served) -> None:
+    folder = serving_dir(served.checkpoint)
+    assert is_fresh(folder, served.checkpoint, served.artifacts)
+    stat = served.checkpoint.stat()
+    os.utime(served.checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert not is_fresh(folder, served.checkpoint, served.artifacts)
+    again = open_bundle(served.checkpoint, served.artifacts)
+    assert is_fresh(folder, served.checkpoint, served.artifacts)
+    assert again.model_id == served.bundle.model_id  # same bytes, same id
+    (folder / "seen_indices.npy").unlink()
+    open_bundle(served.checkpoint, served.artifacts)
+    assert (folder / "seen_indices.npy").exists()
+    with pytest.raises(KgrecError, match="kgrec train"):
+        open_bundle(served.checkpoint.with_name("missing.pt"), served.artifacts)
+
+
+# ----------------------------------------------------------------------------- recommend
+
+
+def test_seen_items_are_never_recommended(served: Served) -> None:
+    b = served.bundle
+    rec = Recommender(b)
+    inter = all_interactions(served.artifacts)
+    seen = inter.groupby("user_id")["item_id"].agg(set).to_dict()
+    lists = rec.recommend_many(b.user_ids, k=100, batch_size=64)
+    assert len(lists) == b.num_users
+    for user, recs in zip(b.user_ids, lists, strict=True):
+        assert len(recs) == min(100, b.num_items - len(seen.get(user, ())))
+        assert not {r.item_id for r in recs} & seen.get(user, set())
+    single = rec.recommend(b.user_ids[3], k=100)  # batched == one at a time
+    assert [r.item_id for r in lists[3]] == [r.item_id for r in single]
+    np.testing.assert_allclose([r.score for r in lists[3]], [r.score for r in single], rtol=1e-5)
+
+
+def test_ranking_equals_numpy_dot_products(served: Served) -> None:
+    b = served.bundle
+    rec = Recommender(b)
+    for user in ("u0001", "u0042", "u0400"):
+        u = b.user_index(user)
+        assert u is not None
+        scores = np.asarray(b.item_embedding) @ np.asarray(b.user_embedding[u])
+        scores[b.seen(u)] = -np.inf
+        expected = np.argsort(-scores, kind="stable")[:10]
+        recs = rec.recommend(user, k=10)
+        assert [r.item_id for r in recs] == [b.item_ids[i] for i in expected]
+        assert [r.rank for r in recs] == list(range(1, 11))
+        np.testing.assert_allclose([r.score for r in recs], scores[expected], rtol=1e-5)
+        assert all(r.title == b.titles[b.item_index(r.item_id) or 0] for r in recs)
+
+
+def test_unknown_ids_and_bad_input(served: Served) -> None:
+    rec = Recommender(served.bundle)
+    with pytest.raises(UnknownIdError, match=r"unknown user 'nobody'.*--seed-items"):
+        rec.recommend("nobody")
+    with pytest.raises(UnknownIdError, match="'i9998', 'i9999'"):
+        rec.recommend(None, seed_items=["i0001", "i9998", "i9999"])
+    for bad in ([], "i0001", ["i0001", ""], [3]):
+        with pytest.raises(KgrecError, match="malformed seed items"):
+            rec.recommend(None, seed_items=bad)  # type: ignore[arg-type]
+    with pytest.raises(KgrecError, match="malformed --seed-items"):
+        parse_seed_items("i0001,,i0002")
+    assert parse_seed_items(" i0001 , i0002") == ["i0001", "i0002"]
+    with pytest.raises(KgrecError, match="positive"):
+        rec.recommend("u0001", k=0)
+    with pytest.raises(UnknownIdError):
+        rec.recommend_many(["u0001", "nobody"])
+    empty = Bundle(
+        user_embedding=np.zeros((1, 4), np.float32),
+        item_embedding=np.zeros((0, 4), np.float32),
+        seen_indptr=np.zeros(2, np.int64),
+        seen_indices=np.zeros(0, np.int64),
+        user_ids=["u"],
+        item_ids=[],
+        titles=[],
+        meta={"model_id": "x"},
+        path=Path("."),
+    )
+    with pytest.raises(KgrecError, match="catalogue is empty"):
+        Recommender(empty)
+
+
+def test_cold_start_from_seed_items(served: Served) -> None:
+    b = served.bundle
+    rec = Recommender(b)
+    seeds = ["i0001", "i0002", "i0003"]
+    recs = rec.recommend("a-new-user", k=20, seed_items=seeds)
+    assert len(recs) == 20 and not {r.item_id for r in recs} & set(seeds)
+    idx = [int(b.item_index(s) or 0) for s in seeds]
+    scores = np.asarray(b.item_embedding) @ np.asarray(b.item_embedding)[idx].mean(0)
+    scores[idx] = -np.inf
+    assert [r.item_id for r in recs] == [b.item_ids[i] for i in np.argsort(-scores)[:20]]
+    known = rec.recommend("u0001", k=50, seed_items=seeds)  # a known user's history stays out
+    u = b.user_index("u0001")
+    assert u is not None
+    assert not {b.item_index(r.item_id) for r in known} & set(b.seen(u).tolist())
+
+
+# ----------------------------------------------------------------------------- explain
+
+
+def test_relation_name_matches_the_artifact() -> None:
+    from kgrec.data.hetero import relation_name as artifact_relation_name
+
+    for rel in ("directed_by", "Directed By", "hasGenre", "produced-in"):
+        assert relation_name(rel) == artifact_relation_name(rel)
+
+
+def test_explanations_are_real_graph_paths(served: Served, explainer: Explainer) -> None:
+    tables = served.artifacts / "tables"
+    inter = pd.read_parquet(tables / "interactions.parquet")
+    train_edges = set(
+        zip(*[inter.loc[inter["split"] == "train", c] for c in ("user_id", "item_id")], strict=True)
+    )
+    triples = pd.read_parquet(tables / "triples.parquet")
+    kg = {
+        (h, relation_name(r), t)
+        for h, r, t in zip(triples["head"], triples["relation"], triples["tail"], strict=True)
+    }
+    entities = pd.read_parquet(tables / "entities.parquet")
+    names = set(entities["name"]) | set(pd.read_parquet(tables / "items.parquet")["title"])
+    rec = Recommender(served.bundle)
+    kinds = set()
+    for user in ("u0001", "u0002", "u0010", "u0100"):
+        for r in rec.recommend(user, k=3):
+            paths = explainer.explain(user, r.item_id, limit=5)
+            assert 0 < len(paths) <= 5
+            assert [p.contribution for p in paths] == sorted(
+                (p.contribution for p in paths), reverse=True
+            ) or len({p.nodes[2] for p in paths}) > 1
+            for p in paths:
+                kinds.add(p.kind)
+                assert p.nodes[0].id == user and p.nodes[-1].id == r.item_id
+                assert 1 <= p.hops <= 3
+                json.loads(json.dumps(p.to_dict()))
+                for e in p.edges:
+                    src, dst = p.nodes[e.source], p.nodes[e.target]
+                    if e.type == "INTERACTED":
+                        assert (src.id, dst.id) in train_edges
+                    else:
+                        assert (src.id, e.relation, dst.id) in kg
+                quoted = [w for w in p.sentence.split("*")[1::2]]
+                assert quoted and all(q in names for q in quoted)
+                assert p.nodes[1].name in p.sentence
+    assert "attribute" in kinds
+    with pytest.raises(UnknownIdError, match="unknown item"):
+        explainer.explain("u0001", "i9999")
+    with pytest.raises(UnknownIdError, match="unknown user"):
+        explainer.explain("nobody", "i0001")
+
+
+def test_sentence_names_the_shared_entity(served: Served, explainer: Explainer) -> None:
+    entities = pd.read_parquet(served.artifacts / "tables" / "entities.parquet")
+    name_of = dict(zip(entities["entity_id"], entities["name"], strict=True))
+    found = 0
+    for user in served.bundle.user_ids[:20]:
+        for r in Recommender(served.bundle).recommend(user, k=3):
+            for p in explainer.explain(user, r.item_id):
+                if p.kind == "attribute":
+                    assert name_of[p.nodes[2].id] in p.sentence
+                    found += 1
+    assert found
+
+
+def test_top_path_removal_lowers_the_score_more_than_random(
+    served: Served, explainer: Explainer
+) -> None:
+    oracle = ScoreOracle(served.checkpoint, served.artifacts)
+    rec = Recommender(served.bundle)
+    results = []
+    for user in ("u0001", "u0005", "u0020", "u0050", "u0100", "u0200", "u0300", "u0399"):
+        item = rec.recommend(user, k=1)[0].item_id
+        f = faithfulness(explainer, oracle, user, item, num_random=5, seed=1)
+        assert f is not None
+        u, i = served.bundle.user_index(user), served.bundle.item_index(item)
+        assert f.base_score == pytest.approx(
+            float(served.bundle.user_embedding[u] @ served.bundle.item_embedding[i]), rel=1e-4
+        )
+        results.append(f)
+    top = np.mean([f.top_drop for f in results])
+    rand = np.mean([f.random_drop for f in results])
+    assert top > rand
+    assert sum(f.top_drop > f.random_drop for f in results) >= 0.75 * len(results)
+
+
+def test_explain_is_fast(served: Served, explainer: Explainer) -> None:
+    from kgrec.serve.explain import time_explain
+
+    rec = Recommender(served.bundle)
+    pairs = [(u, rec.recommend(u, k=1)[0].item_id) for u in served.bundle.user_ids[:50]]
+    assert float(np.median(time_explain(explainer, pairs))) < 0.1
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture(scope="module")
+def cli(served: Served):
+    import kgrec.cli.serve  # noqa: F401  (registers recommend/explain)
+    from kgrec.cli import app
+
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(
+            app, [*args, "--artifacts", str(served.artifacts)], input=input, catch_exceptions=False
+        )
+
+    return run
+
+
+def test_cli_recommend_json_and_errors(cli, served: Served) -> None:
+    result = cli("recommend", "--user", "u0001", "-k", "5", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    expected = Recommender(served.bundle).recommend("u0001", k=5)
+    assert [r["item_id"] for r in data["recommendations"]] == [r.item_id for r in expected]
+    assert data["model_id"] == served.bundle.model_id
+
+    cold = cli("recommend", "--seed-items", "i0001,i0002", "--format", "json")
+    assert cold.exit_code == 0 and len(json.loads(cold.stdout)["recommendations"]) == 10
+
+    for args, message in (
+        (("--user", "nobody"), "unknown user 'nobody'"),
+        (("--seed-items", "i0001,i9999"), "i9999"),
+        (("--seed-items", "i0001,,"), "malformed"),
+        (("--user", "u0001", "--format", "xml"), "--format"),
+        (("--user", "u0001", "--checkpoint", "/no/such/model.pt"), "kgrec train"),
+    ):
+        bad = cli("recommend", *args)
+        assert bad.exit_code != 0
+        assert message in bad.stderr and "Traceback" not in bad.output
+
+
+def test_cli_batch_mode_one_line_per_user(cli, tmp_path: Path) -> None:
+    users = tmp_path / "users.txt"
+    users.write_text("u0001\n\n# comment\nu0002\nnobody\nu0003\n")
+    result = cli("recommend", "--users-file", str(users), "-k", "4", "--format", "json")
+    assert result.exit_code == 1  # one user failed, the others were served
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["user_id"] for r in rows] == ["u0001", "u0002", "nobody", "u0003"]
+    assert "error" in rows[2] and all(len(r["recommendations"]) == 4 for r in rows[:2])
+    csv_out = cli("recommend", "--users-file", str(users), "--format", "csv")
+    lines = csv_out.stdout.splitlines()
+    assert lines[0].startswith("user_id,") and len(lines) == 5
+    table = cli("recommend", "--users-file", "-", "--format", "table", input="u0001\nu0002\n")
+    assert table.exit_code == 0 and len(table.stdout.splitlines()) == 2
+
+
+def test_cli_explain(cli, served: Served) -> None:
+    item = Recommender(served.bundle).recommend("u0001", k=1)[0].item_id
+    result = cli("explain", "--user", "u0001", "--item", item, "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["paths"] and data["paths"][0]["nodes"][0]["id"] == "u0001"
+    table = cli("explain", "--user", "u0001", "--item", item)
+    assert table.exit_code == 0 and "Because you rated" in table.stdout
+    bad = cli("explain", "--user", "u0001", "--item", "i9999")
+    assert bad.exit_code != 0 and "unknown item" in bad.stderr
