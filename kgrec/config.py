@@ -94,6 +94,7 @@ class TrainConfig:
     kd_weight: float = 0.5
     kd_temperature: float = 2.0
     kd_candidates: int = 64
+    kd_cold_degree: int = 0
     kg_weight: float = 0.0
     patience: int = 10
     eval_every: int = 1

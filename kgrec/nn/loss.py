@@ -45,6 +45,7 @@ def listwise_kd_loss(
     teacher_scores: Tensor,
     temperature: float = 1.0,
     mask: Tensor | None = None,
+    weight: Tensor | None = None,
 ) -> Tensor:
     r"""Listwise distillation ``T^2 * KL(softmax(t / T) || softmax(s / T))`` over candidates.
 
@@ -56,6 +57,8 @@ def listwise_kd_loss(
         teacher_scores: Teacher logits ``[B, C]`` (no gradient flows into them).
         temperature: Softmax temperature ``T > 0``; higher is softer.
         mask: Optional ``[B, C]`` boolean, ``False`` for padding candidates.
+        weight: Optional ``[B]`` per-row weights (e.g. more for users with few interactions);
+            the loss is then ``mean(weight * KL_row)``.
     """
     if temperature <= 0:
         raise ValueError("temperature must be positive")
@@ -70,7 +73,10 @@ def listwise_kd_loss(
     kl = p_teacher * (log_p_teacher - log_p_student)
     if mask is not None:
         kl = kl.masked_fill(~mask, 0.0)
-    return kl.sum(-1).mean() * temperature**2
+    rows = kl.sum(-1)
+    if weight is not None:
+        rows = rows * weight.to(rows.dtype)
+    return rows.mean() * temperature**2
 
 
 def kg_loss(

@@ -230,6 +230,9 @@ def train(
         if teacher is not None:
             teacher.to(device)
         sampler = NegativeSampler(artifact.split_edge_index["train"], artifact.num_nodes[ITEM])
+        degree = torch.bincount(
+            artifact.split_edge_index["train"][0], minlength=artifact.num_nodes[USER]
+        ).to(device)
         triples = _KGTriples(model, edge_index_dict) if cfg.kg_weight > 0 else None
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         evaluate = eval_fn or default_eval_fn(artifact, device)
@@ -278,7 +281,7 @@ def train(
                     )
                     if teacher is not None and kd_random is not None:
                         terms["kd"] = cfg.kd_weight * _kd_term(
-                            emb.final, teacher, users, pos, kd_random.to(device), cfg
+                            emb.final, teacher, users, pos, kd_random.to(device), cfg, degree
                         )
                     if kg_batch is not None:
                         terms["kg"] = cfg.kg_weight * _kg_term(
@@ -380,11 +383,14 @@ def _kd_term(
     pos: Tensor,
     random_items: Tensor,
     cfg: TrainConfig,
+    user_degree: Tensor | None = None,
 ) -> Tensor:
     """Listwise KD over each batch user's candidates ``[pos, teacher top-K, random]``.
 
     ``random_items [B, n]`` holds uniformly drawn items per batch row; each user uses the
-    row where it first appears.
+    row where it first appears. With ``kd_cold_degree = c > 0`` a user with ``d`` training
+    interactions is weighted ``min(1, c / d)`` (``user_degree [num_users]``): the teacher
+    speaks loudest where the collaborative signal is thinnest.
     """
     unique, first = _first_occurrence(users)
     parts = [pos[first].unsqueeze(1)]
@@ -394,7 +400,12 @@ def _kd_term(
     parts.append(random_items[first])
     candidates = torch.cat(parts, dim=1)  # [U, C]
     student = (final[USER][unique].unsqueeze(1) * final[ITEM][candidates]).sum(-1)
-    return listwise_kd_loss(student, teacher.score(unique, candidates), cfg.kd_temperature)
+    weight = None
+    if cfg.kd_cold_degree > 0 and user_degree is not None:
+        weight = (cfg.kd_cold_degree / user_degree[unique].clamp(min=1)).clamp(max=1.0)
+    return listwise_kd_loss(
+        student, teacher.score(unique, candidates), cfg.kd_temperature, weight=weight
+    )
 
 
 def _kg_term(model: KGRec, ego: Mapping[str, Tensor], kg_batch: list[Tensor]) -> Tensor:

@@ -1,0 +1,93 @@
+"""Evaluate a trained checkpoint and baselines with one protocol, as rows for a table.
+
+Every model is scored by the same :func:`~kgrec.eval.metrics.evaluate_ranking` (full ranking,
+training — and for ``test`` validation — positives masked) and the same seeded OGB sampled
+negatives (:func:`~kgrec.eval.sampled.evaluate_sampled`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kgrec.config import EvalConfig
+from kgrec.data.hetero import GraphArtifact
+from kgrec.eval.metrics import ScoreFn, evaluate_ranking
+from kgrec.eval.sampled import evaluate_sampled
+
+
+def evaluate_score_fn(
+    name: str,
+    score_fn: ScoreFn,
+    artifact: GraphArtifact,
+    split: str,
+    config: EvalConfig,
+    *,
+    device: str = "cpu",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One row: ``{"model", "split", "metrics": {...}, "seconds", **extra}``."""
+    clock = time.perf_counter()
+    ranking = evaluate_ranking(
+        score_fn, artifact, split=split, ks=config.ks, batch_size=config.batch_size, device=device
+    )
+    metrics = dict(ranking.values)
+    sampled = evaluate_sampled(
+        score_fn,
+        artifact,
+        split=split,
+        num_negatives=config.num_negatives,
+        seed=config.seed,
+        batch_size=config.batch_size,
+        device=device,
+    )
+    metrics.update({k: float(v) for k, v in sampled.items() if k != "num_pairs"})
+    return {
+        "model": name,
+        "split": split,
+        "num_users": ranking.num_users,
+        "metrics": metrics,
+        "eval_seconds": round(time.perf_counter() - clock, 3),
+        **(extra or {}),
+    }
+
+
+def evaluate_models(
+    artifact: GraphArtifact,
+    checkpoint: Path | None,
+    *,
+    split: str = "test",
+    baselines: Sequence[str] = (),
+    eval_config: EvalConfig | None = None,
+    baseline_params: dict[str, dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Rows for the checkpoint (when given) and each named baseline, in that order."""
+    from kgrec.eval.baselines import fit_baseline
+    from kgrec.train.checkpoint import load_checkpoint
+
+    config = eval_config or EvalConfig()
+    rows = []
+    if checkpoint is not None:
+        model, meta = load_checkpoint(checkpoint)
+        rows.append(
+            evaluate_score_fn(
+                "kgrec",
+                model.score,
+                artifact,
+                split,
+                config,
+                extra={"checkpoint": str(checkpoint), "model_args": meta.model_args},
+            )
+        )
+    for name in baselines:
+        clock = time.perf_counter()
+        baseline = fit_baseline(name, artifact, **(baseline_params or {}).get(name, {}))
+        fit_seconds = round(time.perf_counter() - clock, 2)
+        rows.append(
+            evaluate_score_fn(
+                name, baseline.score, artifact, split, config, extra={"fit_seconds": fit_seconds}
+            )
+        )
+    return rows

@@ -1,0 +1,1 @@
+"""Text features: node texts -> a language model -> cached, L2-normalised embeddings."""
