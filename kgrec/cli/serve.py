@@ -350,4 +350,10 @@ def explain_command(
 
 def _hop(path: Any, edge: Any) -> str:
     src, dst = path.nodes[edge.source], path.nodes[edge.target]
-    return f"({src.type}:{src.id})-[:{edge.type}]->({dst.type}:{dst.id})"
+    return f"({_node(src)})-[:{edge.type}]->({_node(dst)})"
+
+
+def _node(node: Any) -> str:
+    """``type:id``, without repeating a type the id already starts with."""
+    node_id = str(node.id)
+    return node_id if node_id.startswith(f"{node.type}:") else f"{node.type}:{node_id}"
