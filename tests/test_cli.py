@@ -39,7 +39,23 @@ def contract(folder: Path, interactions: str | None = None) -> Path:
 
 @pytest.mark.parametrize(
     "command",
-    [["--help"], ["build-graph", "--help"], ["db", "start", "--help"], ["cypher", "run", "--help"]],
+    [
+        [*command, "--help"]
+        for command in (
+            [],
+            ["build-graph"],
+            ["embed"],
+            ["train"],
+            ["evaluate"],
+            ["recommend"],
+            ["explain"],
+            ["db", "start"],
+            ["db", "stop"],
+            ["db", "status"],
+            ["cypher", "list"],
+            ["cypher", "run"],
+        )
+    ],
 )
 def test_help_teaches_by_example(command: list[str]) -> None:
     result = runner.invoke(app, command)
