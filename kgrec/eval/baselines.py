@@ -255,9 +255,13 @@ class LightGCN(Baseline):
         generator = torch.Generator().manual_seed(seed)
         nu, ni = self.num_users, self.num_items
         users, items = self.train_edges
+        from torch_geometric.utils import to_torch_csr_tensor
+
         edge_index = torch.cat(
             [torch.stack([users, items + nu]), torch.stack([items + nu, users])], dim=1
-        ).to(self.device)
+        )
+        # a sparse adjacency makes LGConv use one SpMM per layer (~10x faster than scatter)
+        edge_index = to_torch_csr_tensor(edge_index, size=(nu + ni, nu + ni)).to(self.device)
         self.edge_index = edge_index
         self.model = PygLightGCN(nu + ni, embedding_dim, num_layers).to(self.device)
         optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
