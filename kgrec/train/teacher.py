@@ -7,6 +7,9 @@ dot product (the sentence-transformers habit: teacher outputs are precomputed).
   their training items, a score is the cosine between profile and item text.
 - :class:`CheckpointTeacher`: a trained (usually larger) kgrec model; its serving embeddings
   are read from the checkpoint.
+- :class:`EASETeacher`: EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data",
+  WWW'19), a strong closed-form item-item model fitted on the training split in seconds; the
+  student learns its ranking while the graph and text let it generalise past it.
 
 Both also precompute each user's top-``k`` unseen items, the "teacher's top-K" candidates of
 Ranking Distillation (KDD'18).
@@ -15,6 +18,7 @@ Ranking Distillation (KDD'18).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -142,3 +146,28 @@ class CheckpointTeacher(EmbeddingTeacher):
 
         user_embedding, item_embedding = read_embeddings(Path(path))
         super().__init__(user_embedding, item_embedding, train_edge_index, top_k, standardize)
+
+
+class EASETeacher(EmbeddingTeacher):
+    """EASE as a teacher: ``score(u, i) = X[u] . B[:, i]`` (``X`` the binary training matrix).
+
+    Stored as embeddings ``X [num_users, num_items]`` and ``B^T [num_items, num_items]``, so it
+    needs ``(num_users + num_items) * num_items`` floats; catalogues past
+    :data:`kgrec.eval.baselines.MAX_DENSE_ITEMS` items are refused.
+
+    Args:
+        artifact: The graph artifact (its ``train`` split is the history).
+        l2: EASE's L2 penalty.
+        top_k, standardize: As in :class:`EmbeddingTeacher` (standardised by default: EASE
+            scores have no fixed scale).
+    """
+
+    def __init__(self, artifact: Any, l2: float = 500.0, top_k: int = 0, standardize: bool = True):
+        from kgrec.eval.baselines import EASE
+
+        ease = EASE(artifact, l2=l2)
+        train = artifact.split_edge_index["train"]
+        num_users, num_items = artifact.num_nodes["user"], artifact.num_nodes["item"]
+        history = torch.zeros(num_users, num_items)
+        history[train[0], train[1]] = 1.0
+        super().__init__(history, ease.weights.t().contiguous(), train, top_k, standardize)

@@ -34,7 +34,12 @@ from kgrec.nn.model import ITEM, USER, EdgeType, KGRec, prune_edge_types
 from kgrec.progress import Reporter
 from kgrec.train.checkpoint import load_checkpoint, save_checkpoint
 from kgrec.train.sampler import NegativeSampler
-from kgrec.train.teacher import CheckpointTeacher, EmbeddingTeacher, TextTeacher
+from kgrec.train.teacher import (
+    CheckpointTeacher,
+    EASETeacher,
+    EmbeddingTeacher,
+    TextTeacher,
+)
 
 ScoreFn = Callable[[Tensor], Tensor]
 """``users [B] -> scores [B, num_items]``."""
@@ -110,7 +115,7 @@ def build_teacher(
     train_config: TrainConfig,
     reporter: Reporter,
 ) -> EmbeddingTeacher | None:
-    """The configured teacher (``kd_teacher``: ``none``, ``text`` or a checkpoint path)."""
+    """The configured teacher (``kd_teacher``: ``none``, ``text``, ``ease`` or a checkpoint)."""
     if train_config.kd_weight <= 0 or train_config.kd_teacher in ("none", ""):
         return None
     train_edges = artifact.split_edge_index["train"]
@@ -122,6 +127,8 @@ def build_teacher(
         return TextTeacher(
             x_dict[ITEM], train_edges, artifact.num_nodes[USER], x_dict.get(USER), top_k=top_k
         )
+    if train_config.kd_teacher == "ease":
+        return EASETeacher(artifact, top_k=top_k)
     return CheckpointTeacher(train_config.kd_teacher, train_edges, top_k=top_k)
 
 
