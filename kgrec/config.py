@@ -90,7 +90,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     l2: float = 1e-4
     num_negatives: int = 1
-    kd_teacher: str = "text"
+    kd_teacher: str = "ease"
     kd_weight: float = 0.5
     kd_temperature: float = 2.0
     kd_candidates: int = 64
