@@ -149,11 +149,11 @@ class CheckpointTeacher(EmbeddingTeacher):
 
 
 class EASETeacher(EmbeddingTeacher):
-    """EASE as a teacher: ``score(u, i) = X[u] . B[:, i]`` (``X`` the binary training matrix).
+    """EASE as a teacher: ``score(u, i) = (X B)[u, i]`` (``X`` the binary training matrix).
 
-    Stored as embeddings ``X [num_users, num_items]`` and ``B^T [num_items, num_items]``, so it
-    needs ``(num_users + num_items) * num_items`` floats; catalogues past
-    :data:`kgrec.eval.baselines.MAX_DENSE_ITEMS` items are refused.
+    The full score matrix ``[num_users, num_items]`` is computed once; a lookup is a gather.
+    Catalogues past :data:`kgrec.eval.baselines.MAX_DENSE_ITEMS` items are refused (EASE's
+    dense ``[num_items, num_items]`` inverse).
 
     Args:
         artifact: The graph artifact (its ``train`` split is the history).
@@ -167,7 +167,34 @@ class EASETeacher(EmbeddingTeacher):
 
         ease = EASE(artifact, l2=l2)
         train = artifact.split_edge_index["train"]
-        num_users, num_items = artifact.num_nodes["user"], artifact.num_nodes["item"]
-        history = torch.zeros(num_users, num_items)
-        history[train[0], train[1]] = 1.0
-        super().__init__(history, ease.weights.t().contiguous(), train, top_k, standardize)
+        num_users = artifact.num_nodes["user"]
+        self.scores = torch.cat(
+            [
+                ease.score(torch.arange(s, min(s + 1024, num_users)))
+                for s in range(0, num_users, 1024)
+            ]
+        ).float()
+        # the "embeddings" are the score rows against an identity item basis
+        self.user_embedding = self.scores
+        self.item_embedding = torch.empty(self.scores.size(1), 0)
+        self.standardize = standardize
+        self.top_k_items = None
+        if top_k:
+            masked = self.scores.clone()
+            masked[train[0], train[1]] = float("-inf")
+            self.top_k_items = masked.topk(min(top_k, masked.size(1)), dim=1).indices
+
+    def to(self, device: torch.device | str) -> EASETeacher:
+        self.scores = self.scores.to(device)
+        self.user_embedding = self.scores
+        if self.top_k_items is not None:
+            self.top_k_items = self.top_k_items.to(device)
+        return self
+
+    def score(self, users: Tensor, items: Tensor) -> Tensor:
+        scores = self.scores[users.unsqueeze(1), items]
+        if self.standardize and scores.size(1) > 1:
+            scores = (scores - scores.mean(1, keepdim=True)) / scores.std(
+                1, keepdim=True
+            ).clamp_min(1e-6)
+        return scores

@@ -245,3 +245,21 @@ def test_trains_on_gpu_with_bf16(tmp_path: Path) -> None:
     )
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert result.history[-1]["peak_memory_mb"] > 0
+
+
+def test_ease_teacher_matches_the_ease_baseline_and_skips_seen_items() -> None:
+    from kgrec.eval.baselines import EASE
+    from kgrec.train.teacher import EASETeacher
+
+    artifact = planted_artifact()
+    teacher = EASETeacher(artifact, top_k=2, standardize=False)
+    users = torch.arange(artifact.num_nodes["user"])
+    items = torch.arange(artifact.num_nodes["item"]).expand(len(users), -1)
+    expected = EASE(artifact).score(users)
+    assert torch.allclose(teacher.score(users, items), expected, atol=1e-5)
+    train = artifact.split_edge_index["train"]
+    candidates = teacher.candidates(users)
+    assert candidates is not None
+    seen = set(zip(train[0].tolist(), train[1].tolist(), strict=True))
+    for user, row in enumerate(candidates.tolist()):
+        assert not any((user, item) in seen for item in row)
