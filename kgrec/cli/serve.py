@@ -342,8 +342,9 @@ def explain_command(
     if not paths:
         typer.echo(f"no path of at most 3 hops links user {user} to item {item}")
         return
+    typer.echo(f"why {item} for {user} (model {bundle.model_id}), strongest paths first:")
     for n, p in enumerate(paths, start=1):
-        typer.echo(f"{n}. {p.sentence}  ({p.share:.0%} of the path evidence)")
+        typer.echo(f"{n}. {p.sentence}  (contribution {p.contribution:+.3f})")
         chain = " ".join(_hop(p, e) for e in p.edges)
         typer.echo(f"   {chain}")
 
