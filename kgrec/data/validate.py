@@ -267,7 +267,9 @@ def _check_entity_types(table: Table, entities: pd.DataFrame, found: _Collector)
         "type",
         "types 'user' and 'item' are reserved: put those rows in users/items",
     )
-    return pd.Series(types.to_numpy(), index=entities["entity_id"].to_numpy())
+    series = pd.Series(types.to_numpy(), index=entities["entity_id"].to_numpy())
+    # duplicate ids are reported by _check_ids; keep the first so lookups stay well defined
+    return series[~series.index.duplicated(keep="first")]
 
 
 def _check_triples(

@@ -181,3 +181,14 @@ def test_problems_are_capped_per_check(tmp_path: Path) -> None:
     found = problems(write(tmp_path, interactions="user_id,item_id,rating,timestamp\n" + rows))
     assert len(found) == 11
     assert "20 more" in found[-1][3]
+
+
+def test_duplicate_entity_used_by_a_triple_is_reported_not_a_crash(tmp_path: Path) -> None:
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "interactions.csv").write_text("user_id,item_id\nu1,i1\n")
+    (folder / "items.csv").write_text("item_id,title\ni1,Heat\n")
+    (folder / "entities.csv").write_text("entity_id,type,name\ne1,director,Mann\ne1,director,M\n")
+    (folder / "triples.csv").write_text("head,relation,tail\ni1,directed_by,e1\n")
+    with pytest.raises(ValidationError, match=r"entities\.csv:3 \[entity_id\]: duplicate id 'e1'"):
+        validate(read_folder(folder))
