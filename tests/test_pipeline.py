@@ -73,3 +73,43 @@ def test_unknown_user_is_a_clear_error(journey: dict[str, object]) -> None:
     assert result.exit_code != 0
     assert "nobody" in result.output
     assert "Traceback" not in result.output
+
+
+def test_profile_cold_start_follows_the_text(journey: dict[str, object]) -> None:
+    import pandas as pd
+
+    from kgrec.config import FeatureConfig
+    from kgrec.serve.recommend import profile_seed_items
+
+    demo = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "demo" / "items.csv")
+    from kgrec.serve.bundle import open_bundle
+
+    artifacts = Path(str(journey["artifacts"]))
+    bundle = open_bundle(artifacts / "model" / "model.pt", artifacts)
+    seeds = profile_seed_items(
+        "a dusty western about a lone rider", artifacts, FeatureConfig(), bundle.item_ids
+    )
+    genres = demo.set_index("item_id").loc[seeds, "genres"]
+    assert genres.str.contains("Western").all()
+    a = ["--artifacts", str(journey["artifacts"])]
+    result = runner.invoke(
+        app,
+        [
+            "recommend",
+            *a,
+            "--profile",
+            "a dusty western about a lone rider",
+            "-k",
+            "5",
+            "-f",
+            "json",
+        ],
+        env=journey["env"],
+    )
+    assert result.exit_code == 0, result.output
+    items = [r["item_id"] for r in json.loads(result.output)["recommendations"]]
+    assert len(items) == 5
+    assert not set(items) & set(seeds)  # the seeds stand in for the user's history
+    empty = runner.invoke(app, ["recommend", *a, "--profile", " "], env=journey["env"])
+    assert empty.exit_code != 0
+    assert "--profile is empty" in empty.output

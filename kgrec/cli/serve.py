@@ -69,6 +69,11 @@ def recommend_command(
     seed_items: str | None = typer.Option(
         None, "--seed-items", help="Cold start: comma-separated item ids the user likes."
     ),
+    profile: str | None = typer.Option(
+        None,
+        "--profile",
+        help="Cold start from free text: the items whose text is closest become seed items.",
+    ),
     record: bool = typer.Option(
         False, "--record", help="Record the served lists in the graph database."
     ),
@@ -93,6 +98,8 @@ def recommend_command(
 
       kgrec recommend --seed-items i0001,i0042 --format json
 
+      kgrec recommend --profile "slow-burning westerns about lone riders" -k 5
+
       kgrec recommend --users-file users.txt --format csv > recs.csv
 
       kgrec recommend --user u0001 --record
@@ -102,7 +109,11 @@ def recommend_command(
     from kgrec.serve.recommend import Recommender, parse_seed_items
 
     _check_format(fmt, FORMATS)
-    if (user is None) == (users_file is None) and not (seed_items and users_file is None):
+    if profile is not None and (seed_items is not None or users_file is not None):
+        raise KgrecError("--profile replaces --seed-items and applies to one user")
+    if (user is None) == (users_file is None) and not (
+        (seed_items or profile is not None) and users_file is None
+    ):
         raise KgrecError("give exactly one of --user or --users-file (or --seed-items)")
     if users_file is not None and seed_items:
         raise KgrecError("--seed-items applies to one user: do not combine it with --users-file")
@@ -112,6 +123,10 @@ def recommend_command(
     config = _config(config_path, artifacts)
     bundle = open_bundle(_checkpoint(config, checkpoint), config.artifacts_dir)
     recommender = Recommender(bundle)
+    if profile is not None:
+        from kgrec.serve.recommend import profile_seed_items
+
+        seeds = profile_seed_items(profile, config.artifacts_dir, config.features, bundle.item_ids)
     recorder = _Recorder(config, recommender) if record else None
     try:
         if users_file is None:

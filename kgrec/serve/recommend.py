@@ -173,3 +173,43 @@ class Recommender:
 def _check_k(k: int) -> None:
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise KgrecError(f"k must be a positive integer, got {k!r}")
+
+
+def profile_seed_items(
+    profile: str,
+    artifacts_dir: Any,
+    feature_config: Any,
+    item_ids: Sequence[str],
+    num_seeds: int = 10,
+) -> list[str]:
+    """Items whose text is closest to a free-text ``profile`` (cold start without history).
+
+    The profile is embedded by the same language model as the items' text features
+    (``features.pt``); its ``num_seeds`` nearest items by cosine become seed items, whose
+    graph embeddings then give the user vector (see :meth:`Recommender.user_vector`).
+    Imports torch and the text model: this path is slower than known-user serving.
+    """
+    from kgrec.text.encoder import TextEncoder
+    from kgrec.text.features import load_features
+
+    if not profile.strip():
+        raise KgrecError("--profile is empty: describe what the user likes in a few words")
+    x_dict, meta = load_features(artifacts_dir)
+    if "item" not in x_dict:
+        raise KgrecError("the text features have no item vectors: run `kgrec embed`")
+    encoder = TextEncoder(
+        feature_config.model,
+        pooling=feature_config.pooling,
+        max_length=feature_config.max_length,
+        device="cpu",
+    )
+    if encoder.model_id != meta["model_id"]:
+        raise KgrecError(
+            f"the item features were computed with {meta['model_id']!r} but features.model "
+            f"gives {encoder.model_id!r}: use the same model, or run `kgrec embed` again"
+        )
+    query = encoder.encode([profile])[0]
+    items = x_dict["item"]
+    similarity = items @ query / items.norm(dim=1).clamp_min(1e-12)
+    top = similarity.topk(min(num_seeds, len(item_ids))).indices.tolist()
+    return [item_ids[i] for i in top]
