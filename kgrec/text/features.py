@@ -1,47 +1,64 @@
-"""The text-feature stage: one sentence per node, embedded once, stored beside the graph.
+"""The text-feature stage (``kgrec embed``): one text per node, embedded once, stored beside
+the graph.
 
-``node_texts`` renders every node of a ``build-graph`` artifact folder with the templates of
-:mod:`kgrec.text.templates`, in the id maps' index order. Items also name a few of their
-knowledge-graph neighbours ("directed by: Michael Mann; actor: Al Pacino, ..."), so the text
-carries what the graph knows. ``compute_features`` embeds them through the cache and writes
-``features.pt`` atomically::
+:func:`node_texts` renders every node of a ``build-graph`` artifact folder with the templates
+of :mod:`kgrec.text.templates`, in the id maps' index order. Item texts also name a few of
+the item's knowledge-graph neighbours (``"directed by: Michael Mann; starring: Al Pacino"``)
+unless the item table already has a column for that entity type (``genres`` for ``genre``).
+Entities are ``"name (type)"``, falling back to the entity id when they have no name.
 
-    {"model_id": str, "embedding_dim": int, "num_nodes": {type: int},
-     "x_dict": {node_type: Tensor[num_nodes, embedding_dim]}}
+Users get texts only when the users table has attribute columns (``age``, ``gender``,
+``occupation``, ...; other columns are used as ``"<column> <value>"`` when none of those is
+present). Without attributes there is no ``"user"`` entry: every user would get the same
+vector, and the model has learnable user id embeddings anyway. A node whose template renders
+empty gets its node type as text (``"user"``).
 
-Users get features only when the dataset has user attributes (the model has learnable user
-id embeddings anyway). ``load_features`` refuses features whose node counts no longer match
-``graph.pt`` (stale after a rebuild).
+:func:`compute_features` embeds the texts through the cache and writes ``features.pt``
+atomically; :func:`load_features` reads it back (``weights_only=True``)::
+
+    {"format": 1, "model_id": str, "pooling": str | None, "max_length": int | None,
+     "embedding_dim": int, "num_nodes": {type: int}, "ids_sha256": {type: str},
+     "texts_sha256": {type: str}, "x_dict": {type: float32 Tensor[num_nodes, embedding_dim]}}
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from torch import Tensor
+from typing import TYPE_CHECKING, Any
 
 from kgrec.config import FeatureConfig
 from kgrec.errors import KgrecError
 from kgrec.progress import Reporter
 
+if TYPE_CHECKING:
+    import pandas as pd
+    from torch import Tensor
+
+    from kgrec.text.encoder import Encoder
+    from kgrec.text.templates import Template
+
 FEATURES_FILE = "features.pt"
+FORMAT = 1
+MAX_RELATIONS = 4
+"""KG relations named in an item's text (the most frequent per item first)."""
 MAX_NEIGHBOURS_PER_RELATION = 3
-MAX_RELATIONS = 5
-RELATION_PRIORITY = (
-    "directed_by", "written_by", "has_tag", "actor", "starring", "fb_genre", "subject",
-    "produced_by", "country", "language",
-)  # fmt: skip
-"""Relations named first in item texts (others follow alphabetically)."""
-SKIPPED_RELATIONS = frozenset({"has_genre", "character"})
-"""Already in the item's own columns, or noisy (character names in many scripts)."""
 
 
 @dataclass(frozen=True)
 class FeatureReport:
-    """What ``kgrec embed`` did."""
+    """What ``kgrec embed`` did.
+
+    Attributes:
+        texts: Texts per node type.
+        computed: Distinct texts embedded now; ``reused``: found in the cache.
+        texts_per_second: ``computed`` / encoding time (``None`` when nothing was computed).
+        examples: The first text of each node type.
+    """
 
     path: str
     model_id: str
@@ -50,6 +67,7 @@ class FeatureReport:
     computed: int
     reused: int
     seconds: float
+    texts_per_second: float | None = None
     examples: dict[str, str] = field(default_factory=dict)
 
 
@@ -58,173 +76,228 @@ def features_path(artifacts_dir: Path | str) -> Path:
     return Path(artifacts_dir) / FEATURES_FILE
 
 
-def node_texts(artifacts_dir: Path | str) -> dict[str, list[str]]:
-    """One text per node ``{node_type: [num_nodes]}``, in index order.
+def node_texts(
+    artifacts_dir: Path | str, templates: dict[str, Template] | None = None
+) -> dict[str, list[str]]:
+    """One text per node, ``{node_type: [num_nodes]}`` in the id maps' index order.
 
-    Users get texts only when the dataset has user attributes.
+    Args:
+        templates: Per node type, overriding :data:`~kgrec.text.templates.DEFAULT_TEMPLATES`
+            (``"entity"`` is the fallback of every entity type).
     """
     import pandas as pd
 
     from kgrec.data.hetero import ID_MAP_FILE
     from kgrec.data.mapping import IdMap
-    from kgrec.text.templates import DEFAULT_TEMPLATES, join_names, render_many
+    from kgrec.text.templates import DEFAULT_TEMPLATES, attribute_template, render_many
 
     folder = Path(artifacts_dir)
-    tables = folder / "tables"
     if not (folder / ID_MAP_FILE).exists():
         raise KgrecError(f"no graph artifact in {folder}: run `kgrec build-graph` first")
+    templates = {**DEFAULT_TEMPLATES, **(templates or {})}
     id_map = IdMap.load(folder / ID_MAP_FILE)
-    items = pd.read_parquet(tables / "items.parquet")
-    users = pd.read_parquet(tables / "users.parquet")
-    entities = pd.read_parquet(tables / "entities.parquet")
-    triples = pd.read_parquet(tables / "triples.parquet")
-
-    names = dict(
-        zip(entities["entity_id"], entities.get("name", entities["entity_id"]), strict=True)
-    )
-    names = {k: (v if isinstance(v, str) and v.strip() else "") for k, v in names.items()}
-    item_kg = triples[
-        (triples["head_type"] == "item")
-        & (triples["tail_type"] != "item")
-        & ~triples["relation"].isin(SKIPPED_RELATIONS)
-    ]
-    item_kg = item_kg.assign(name=item_kg["tail"].map(names).fillna(""))
-    item_kg = item_kg[item_kg["name"] != ""]
-    neighbours: dict[str, str] = {}
-    for item_id, group in item_kg.groupby("head", sort=False):
-        parts = []
-        ordered = sorted(group.groupby("relation", sort=True), key=lambda g: _priority(g[0]))
-        for relation, rel_group in ordered[:MAX_RELATIONS]:
-            joined = join_names(rel_group["name"], MAX_NEIGHBOURS_PER_RELATION)
-            parts.append(f"{str(relation).replace('_', ' ')}: {joined}")
-        neighbours[str(item_id)] = "; ".join(parts)
+    tables = {
+        name: pd.read_parquet(folder / "tables" / f"{name}.parquet")
+        for name in ("items", "users", "entities", "triples")
+    }
+    entities = tables["entities"]
+    names = entities["entity_id"] if "name" not in entities else entities["name"]
+    names = names.where(~_missing(names), entities["entity_id"])
+    entity_name = dict(zip(entities["entity_id"], names, strict=True))
 
     out: dict[str, list[str]] = {}
-    frame = items.set_index("item_id").reindex(id_map.ids["item"]).reset_index()
-    frame["neighbours"] = frame["item_id"].map(neighbours).fillna("")
-    if "year" in frame and "title" in frame:  # "Heat (1995)" already carries its year
-        titled = frame["title"].astype(str).str.strip()
-        year = frame["year"].astype(str)
-        carried = [t.endswith(f"({y})") for t, y in zip(titled, year, strict=True)]
-        frame["year"] = year.where(~pd.Series(carried, index=frame.index), "")
-    out["item"] = render_many(DEFAULT_TEMPLATES["item"], frame)
-
-    attributes = [c for c in users.columns if c != "user_id"]
-    if attributes:
-        frame = users.set_index("user_id").reindex(id_map.ids["user"]).reset_index()
-        out["user"] = render_many(DEFAULT_TEMPLATES["user"], frame)
-
-    for node_type in id_map.node_types:
-        if node_type in ("user", "item"):
-            continue
-        ids = pd.Series(id_map.ids[node_type], dtype=object)
-        frame = pd.DataFrame(
-            {
-                "name": ids.map(names)
-                .fillna("")
-                .where(lambda n: n != "", "unnamed " + node_type.replace("_", " "))
-                .to_numpy(),
-                "type": node_type.replace("_", " "),
-                "neighbours": "",
-            }
-        )
-        template = DEFAULT_TEMPLATES.get(node_type, DEFAULT_TEMPLATES["entity"])
-        out[node_type] = render_many(template, frame)
+    for node_type, ids in id_map.ids.items():
+        if node_type == "item":
+            items = tables["items"].set_index("item_id").reindex(ids)
+            neighbours = _neighbour_texts(tables["triples"], entity_name, set(items.columns))
+            items["neighbours"] = items.index.map(neighbours)
+            if "title" in items and "year" in items:  # "Heat (1995)" already has its year
+                year = items["year"].astype(str).str.removesuffix(".0")
+                title = items["title"].astype(str).str.rstrip()
+                carried = [t.endswith(f"({y})") for t, y in zip(title, year, strict=True)]
+                items["year"] = items["year"].where(~pd.Series(carried, index=items.index))
+            texts = render_many(templates["item"], items.reset_index())
+        elif node_type == "user":
+            users = tables["users"]
+            columns = [c for c in users.columns if c != "user_id"]
+            if not columns:
+                continue
+            template = templates["user"]
+            if not template.fields & set(columns):
+                template = attribute_template(columns)
+            texts = render_many(template, users.set_index("user_id").reindex(ids).reset_index())
+        else:
+            frame = pd.DataFrame({"entity_id": ids})
+            frame["name"] = frame["entity_id"].map(entity_name).fillna(frame["entity_id"])
+            frame["type"] = node_type.replace("_", " ")
+            if "description" in entities:
+                described = dict(zip(entities["entity_id"], entities["description"], strict=True))
+                frame["description"] = frame["entity_id"].map(described)
+            texts = render_many(templates.get(node_type, templates["entity"]), frame)
+        fallback = node_type.replace("_", " ")
+        out[node_type] = [t or fallback for t in texts]
     return out
 
 
-def _priority(relation: object) -> tuple[int, str]:
-    name = str(relation)
-    rank = RELATION_PRIORITY.index(name) if name in RELATION_PRIORITY else len(RELATION_PRIORITY)
-    return rank, name
+def _missing(values: pd.Series) -> pd.Series:
+    from kgrec.text.templates import MISSING_STRINGS
+
+    return values.isna() | values.astype(str).str.strip().isin(MISSING_STRINGS)
+
+
+def _neighbour_texts(
+    triples: pd.DataFrame, entity_name: dict[str, str], item_columns: set[str]
+) -> dict[str, str]:
+    """``{item_id: "<relation>: <name>, <name>; ..."}`` from the items' KG edges to entities.
+
+    Entity types the item table already covers (column ``genre`` or ``genres``) are skipped;
+    per item, the relations with the most neighbours come first.
+    """
+    from kgrec.data.hetero import relation_name
+
+    covered = item_columns | {c.removesuffix("s") for c in item_columns}
+    edges = triples[
+        (triples["head_type"] == "item")
+        & (triples["tail_type"] != "item")
+        & ~triples["tail_type"].isin(covered)
+    ]
+    edges = edges.assign(
+        name=edges["tail"].map(entity_name),
+        relation=edges["relation"].map(lambda r: relation_name(str(r)).replace("_", " ")),
+    ).dropna(subset=["name"])
+    texts: dict[str, str] = {}
+    for item_id, group in edges.groupby("head", sort=False):
+        by_relation = {str(r): list(dict.fromkeys(g["name"])) for r, g in group.groupby("relation")}
+        ranked = sorted(by_relation.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        texts[str(item_id)] = "; ".join(
+            f"{rel}: {', '.join(names[:MAX_NEIGHBOURS_PER_RELATION])}"
+            for rel, names in ranked[:MAX_RELATIONS]
+        )
+    return texts
 
 
 def compute_features(
     artifacts_dir: Path | str,
-    config: FeatureConfig,
+    feature_config: FeatureConfig,
     cache_dir: Path | str | None,
     reporter: Reporter | None = None,
-    encoder: Any = None,
+    encoder: Encoder | None = None,
 ) -> FeatureReport:
-    """Embed every node's text and write ``features.pt``; see the module docstring.
+    """Embed every node's text and write ``features.pt`` (see the module docstring).
 
     Args:
-        encoder: Anything with ``model_id``, ``embedding_dim`` and ``encode`` (default: a
-            :class:`~kgrec.text.encoder.TextEncoder` built from ``config``).
+        cache_dir: Embedding cache folder (:mod:`kgrec.text.cache`); ``None``: no cache.
+        encoder: Overrides the :class:`~kgrec.text.encoder.TextEncoder` built from
+            ``feature_config`` (tests pass a :class:`~kgrec.text.encoder.HashingEncoder`).
     """
-    import time
-
     import torch
 
-    from kgrec.text.cache import EmbeddingCache, embed_with_cache
+    from kgrec.data.hetero import ID_MAP_FILE
+    from kgrec.data.mapping import IdMap
+    from kgrec.text.cache import embed_with_cache
     from kgrec.text.encoder import TextEncoder
 
     reporter = reporter or Reporter()
+    folder = Path(artifacts_dir)
     clock = time.perf_counter()
     with reporter.stage("Rendering node texts"):
-        texts = node_texts(artifacts_dir)
+        texts = node_texts(folder)
+        id_map = IdMap.load(folder / ID_MAP_FILE)
     if encoder is None:
-        with reporter.stage(f"Loading text model {config.model}"):
+        with reporter.stage(f"Opening text model {feature_config.model}"):
             encoder = TextEncoder(
-                config.model,
-                pooling=config.pooling,
-                max_length=config.max_length,
-                batch_size=config.batch_size,
-                device=config.device,
+                feature_config.model,
+                pooling=feature_config.pooling,
+                max_length=feature_config.max_length,
+                batch_size=feature_config.batch_size,
+                device=feature_config.device,
             )
-    cache = EmbeddingCache(Path(cache_dir)) if cache_dir is not None else None
-    flat = [t for node_texts_ in texts.values() for t in node_texts_]
-    with reporter.stage(f"Embedding {len(flat):,} texts ({encoder.model_id})"):
-        vectors, stats = embed_with_cache(encoder, flat, cache, progress=False)
+    flat = [t for values in texts.values() for t in values]
+    distinct = len(set(flat))
+    encode_clock = time.perf_counter()
+    with reporter.stage(f"Embedding {distinct:,} texts", total=distinct) as advance:
+        vectors, stats = embed_with_cache(encoder, flat, cache_dir, progress=advance)
+    encode_seconds = time.perf_counter() - encode_clock
+
     x_dict: dict[str, Tensor] = {}
     start = 0
     for node_type, values in texts.items():
-        x_dict[node_type] = vectors[start : start + len(values)].contiguous()
+        x_dict[node_type] = vectors[start : start + len(values)].clone()
         start += len(values)
     payload = {
+        "format": FORMAT,
         "model_id": encoder.model_id,
-        "embedding_dim": int(encoder.embedding_dim),
+        "pooling": getattr(encoder, "pooling", None),
+        "max_length": getattr(encoder, "max_length", None),
+        "embedding_dim": int(vectors.size(1)),
         "num_nodes": {t: len(v) for t, v in texts.items()},
+        "ids_sha256": {t: _digest(id_map.ids[t]) for t in texts},
+        "texts_sha256": {t: _digest(v) for t, v in texts.items()},
         "x_dict": x_dict,
     }
-    path = features_path(artifacts_dir)
+    path = features_path(folder)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         torch.save(payload, tmp)
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return FeatureReport(
         path=str(path),
         model_id=encoder.model_id,
-        embedding_dim=int(encoder.embedding_dim),
+        embedding_dim=int(vectors.size(1)),
         texts={t: len(v) for t, v in texts.items()},
-        computed=stats.computed,
-        reused=stats.reused,
+        computed=stats.misses,
+        reused=stats.hits,
         seconds=round(time.perf_counter() - clock, 2),
+        texts_per_second=round(stats.misses / encode_seconds, 1) if stats.misses else None,
         examples={t: v[0] for t, v in texts.items() if v},
     )
 
 
 def load_features(artifacts_dir: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """``(x_dict, meta)`` from ``features.pt``; an error when missing or stale."""
+    """``(x_dict, meta)`` from ``features.pt``: ``x_dict[type]`` is ``[num_nodes, dim]``.
+
+    Raises:
+        KgrecError: When the file is missing or unreadable, or stale: its node types, counts
+            or ids no longer match the artifact's id maps (``build-graph`` ran again since).
+    """
     import torch
 
-    from kgrec.data.hetero import GraphArtifact
+    from kgrec.data.hetero import ID_MAP_FILE
+    from kgrec.data.mapping import IdMap
 
-    path = features_path(artifacts_dir)
+    folder = Path(artifacts_dir)
+    path = features_path(folder)
     if not path.exists():
-        raise KgrecError(f"no text features in {Path(artifacts_dir)}: run `kgrec embed` first")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    num_nodes = GraphArtifact.load(Path(artifacts_dir)).num_nodes
-    stale = {
-        t: (n, num_nodes.get(t)) for t, n in payload["num_nodes"].items() if num_nodes.get(t) != n
-    }
+        raise KgrecError(f"no text features in {folder}: run `kgrec embed` first")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        x_dict: dict[str, Tensor] = dict(payload["x_dict"])
+        num_nodes: dict[str, int] = dict(payload["num_nodes"])
+    except Exception as exc:
+        raise KgrecError(f"{path} is unreadable ({exc}): run `kgrec embed` again") from exc
+    if not (folder / ID_MAP_FILE).exists():
+        raise KgrecError(f"no graph artifact in {folder}: run `kgrec build-graph` first")
+    ids = IdMap.load(folder / ID_MAP_FILE).ids
+    digests = payload.get("ids_sha256") or {}
+    stale = sorted(
+        node_type
+        for node_type, x in x_dict.items()
+        if node_type not in ids
+        or num_nodes.get(node_type) != len(ids[node_type])
+        or x.size(0) != len(ids[node_type])
+        or (node_type in digests and digests[node_type] != _digest(ids[node_type]))
+    )
     if stale:
+        counts = {t: (num_nodes.get(t), len(ids[t]) if t in ids else None) for t in stale}
         raise KgrecError(
-            f"{path} is stale (nodes per type changed since it was computed: {stale}); "
-            "run `kgrec embed` again"
+            f"{path} is stale: the nodes of {', '.join(stale)} changed since it was computed "
+            f"(features vs graph: {counts}); run `kgrec embed` again"
         )
     meta = {k: v for k, v in payload.items() if k != "x_dict"}
-    return dict(payload["x_dict"]), meta
+    return x_dict, meta
+
+
+def _digest(values: Iterable[object]) -> str:
+    return hashlib.sha256("\x1f".join(map(str, values)).encode("utf-8")).hexdigest()
