@@ -73,7 +73,7 @@ def train_command(
     dim: int | None = typer.Option(None, "--dim", help="Embedding size."),
     layers: int | None = typer.Option(None, "--layers", help="Propagation layers."),
     teacher: str | None = typer.Option(
-        None, "--teacher", help="Distillation teacher: text, none, or a checkpoint path."
+        None, "--teacher", help="Distillation teacher: ease, text, none, or a checkpoint path."
     ),
     kd_weight: float | None = typer.Option(None, "--kd-weight", help="Weight of the KD loss."),
     no_text: bool = typer.Option(False, "--no-text", help="Random init instead of text."),

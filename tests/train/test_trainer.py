@@ -70,7 +70,7 @@ def recall_at_10(artifact: GraphArtifact) -> Callable[[Callable[[Tensor], Tensor
     train_ei = artifact.split_edge_index["train"]
 
     def evaluate(score_fn: Callable[[Tensor], Tensor]) -> Mapping[str, float]:
-        scores = score_fn(val[0]).float().clone()
+        scores = score_fn(val[0]).float().cpu().clone()
         rows = torch.full((NUM_USERS,), -1)
         rows[val[0]] = torch.arange(val.size(1))
         keep = rows[train_ei[0]] >= 0
