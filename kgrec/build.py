@@ -168,6 +168,7 @@ def build_graph(config: Config, reporter: Reporter | None = None) -> BuildReport
             notes=list(dataset.notes),
         )
         _write_manifest(staging / MANIFEST, config, report)
+        _keep_added_items(target, staging)
         _swap_into_place(staging, target)
     finally:
         if staging.exists():
@@ -198,6 +199,15 @@ def _write_manifest(path: Path, config: Config, report: BuildReport) -> None:
         "notes": report.notes,
     }
     path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _keep_added_items(target: Path, staging: Path) -> None:
+    """Carry ``kgrec add-items``' items over a rebuild (those the new data now holds are
+    served as trained items from then on; see :mod:`kgrec.serve.new_items`)."""
+    from kgrec.serve.new_items import ADDED_DIR
+
+    if (target / ADDED_DIR).is_dir():
+        shutil.copytree(target / ADDED_DIR, staging / ADDED_DIR)
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:

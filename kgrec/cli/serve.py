@@ -1,4 +1,4 @@
-"""Serving commands: ``recommend`` and ``explain``.
+"""Serving commands: ``recommend``, ``explain`` and ``add-items``.
 
 ``kgrec recommend`` reads only the serving bundle (numpy + json), so one user is answered
 without importing torch or pandas; the bundle is (re)exported from the checkpoint first when it
@@ -373,3 +373,96 @@ def _node(node: Any) -> str:
     """``type:id``, without repeating a type the id already starts with."""
     node_id = str(node.id)
     return node_id if node_id.startswith(f"{node.type}:") else f"{node.type}:{node_id}"
+
+
+@app.command("add-items")
+@friendly_errors
+def add_items_command(
+    items_file: Path = typer.Argument(
+        ...,
+        help="New items (CSV, TSV or Parquet): item_id plus text columns such as title, "
+        "year, description, genres (Western|Drama).",
+    ),
+    triples: Path | None = typer.Option(
+        None,
+        "--triples",
+        help="Optional KG links: head (a new item id), relation, tail (a known entity id).",
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Model (default: <artifacts>/model/model.pt)."
+    ),
+    artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder."),
+    config_path: Path | None = ConfigOption,
+) -> None:
+    """Add items that have only text and attributes; recommendable at once, no retraining.
+
+    Each new item is embedded by the same text model as the catalogue and placed in the
+    trained model's item space from its text neighbours and the items sharing its KG
+    entities (a genres column is matched to genre entities by name; --triples adds others).
+    The items are kept in <artifacts>/added_items/, so every later model (and bundle export)
+    places them again, until a rebuild includes them as ordinary items. A file with any
+    problem (duplicate or known id, unknown entity, no text) is rejected whole, with file,
+    line and field; nothing is written.
+
+    Examples:
+
+      kgrec add-items new_items.csv
+
+      kgrec add-items new_items.csv --triples new_links.csv --format json
+
+      kgrec recommend --seed-items i0001,i0042   # new items compete from now on
+    """
+    import numpy as np
+
+    from kgrec.serve.bundle import open_bundle
+    from kgrec.serve.new_items import add_items, load_added
+
+    _check_format(fmt, ("table", "json"))
+    config = _config(config_path, artifacts)
+    model = _checkpoint(config, checkpoint)
+    before = load_added(config.artifacts_dir)
+    added = add_items(items_file, config.artifacts_dir, config.features, triples)
+    new_ids = set(added.item_ids) - set(before.item_ids if before is not None else [])
+    rows: list[dict[str, Any]] = []
+    bundle = open_bundle(model, config.artifacts_dir) if model.exists() else None
+    for record in added.records:
+        if record["item_id"] not in new_ids:
+            continue
+        row: dict[str, Any] = {
+            "item_id": record["item_id"],
+            "title": record["title"],
+            "links": [link[2] for link in record["links"]],
+        }
+        if bundle is not None:
+            index = bundle.item_index(record["item_id"])
+            trained = int(bundle.meta.get("num_trained_items", bundle.num_items))
+            items = np.asarray(bundle.item_embedding[:trained], dtype=np.float32)
+            vector = np.asarray(bundle.item_embedding[index], dtype=np.float32)
+            cosine = items @ vector / np.maximum(np.linalg.norm(items, axis=1), 1e-12)
+            near = np.argsort(-cosine, kind="stable")[:3]
+            row["nearest"] = [bundle.titles[int(k)] for k in near]
+        rows.append(row)
+    if fmt == "json":
+        out = {
+            "added": rows,
+            "total_added": len(added),
+            "model_id": bundle.model_id if bundle is not None else None,
+        }
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    where = f"model {bundle.model_id}" if bundle is not None else "no trained model yet"
+    table = Table(title=f"added {len(rows)} item(s); {len(added)} added in all ({where})")
+    for column in ("item", "title", "KG links", "placed next to"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["item_id"],
+            row["title"],
+            ", ".join(row["links"]) or "-",
+            "; ".join(row.get("nearest", [])) or "-",
+        )
+    Console().print(table)

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from kgrec.errors import KgrecError
+from kgrec.serve.new_items import added_stamp
 
 FORMAT = 1
 SERVING_DIR = "serving"
@@ -142,7 +143,10 @@ def is_fresh(folder: Path, checkpoint: Path, artifacts_dir: Path | None = None) 
     if meta.get("format") != FORMAT or meta.get("checkpoint_stamp") != _stamp(checkpoint):
         return False
     if artifacts_dir is not None:
-        return bool(meta.get("artifact_stamp") == _stamp(_artifact_file(artifacts_dir)))
+        return bool(
+            meta.get("artifact_stamp") == _stamp(_artifact_file(artifacts_dir))
+            and meta.get("added_stamp", [0, 0]) == added_stamp(artifacts_dir)
+        )
     return True
 
 
@@ -185,6 +189,10 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
             named = dict(zip(frame["item_id"].astype(str), frame["title"], strict=False))
             titles = [_title(named.get(i), i) for i in item_ids]
 
+    item_emb_np = item_emb.float().numpy().astype(np.float32)
+    item_emb_np, added_ids, added_titles = _with_added_items(artifacts_dir, item_emb_np, item_ids)
+    item_ids, titles = item_ids + added_ids, titles + added_titles
+
     target = serving_dir(checkpoint)
     staging = target.parent / f".{SERVING_DIR}.tmp-{os.getpid()}"
     if staging.exists():
@@ -192,7 +200,7 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
     staging.mkdir(parents=True)
     try:
         np.save(staging / "user_embedding.npy", user_emb.float().numpy().astype(np.float32))
-        np.save(staging / "item_embedding.npy", item_emb.float().numpy().astype(np.float32))
+        np.save(staging / "item_embedding.npy", item_emb_np)
         np.save(staging / "seen_indptr.npy", indptr)
         np.save(staging / "seen_indices.npy", cols.astype(np.int64))
         _write_json(staging / "users.json", [str(x) for x in artifact.id_map.ids["user"]])
@@ -206,7 +214,10 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
             "artifacts": str(artifacts_dir.resolve()),
             "artifact_stamp": _stamp(_artifact_file(artifacts_dir)),
             "num_users": num_users,
-            "num_items": num_items,
+            "num_items": len(item_ids),
+            "num_trained_items": num_items,
+            "num_added_items": len(added_ids),
+            "added_stamp": added_stamp(artifacts_dir),
             "dim": int(user_emb.shape[1]),
             "num_seen": int(cols.size),
         }
@@ -221,6 +232,48 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _with_added_items(
+    artifacts_dir: Path, item_embedding: np.ndarray, item_ids: list[str]
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Append the items of ``kgrec add-items`` placed in this model's space (see
+    :mod:`kgrec.serve.new_items`): ``(item_embedding [I + n, d], added ids, added titles)``.
+    Added ids the catalogue has since gained (a rebuild with them) are left to the trained
+    item."""
+    import pandas as pd
+
+    from kgrec.build import TABLES_DIR
+    from kgrec.serve.new_items import AddedItems, load_added, place_items
+    from kgrec.text.features import load_features
+
+    added = load_added(artifacts_dir)
+    if added is None:
+        return item_embedding, [], []
+    known = set(item_ids)
+    keep = [k for k, r in enumerate(added.records) if r["item_id"] not in known]
+    if not keep:
+        return item_embedding, [], []
+    added = AddedItems([added.records[k] for k in keep], added.text[keep], added.meta)
+    x_dict, features_meta = load_features(artifacts_dir)
+    if added.meta.get("model_id") != features_meta["model_id"]:
+        raise KgrecError(
+            f"the added items in {artifacts_dir} were embedded with "
+            f"{added.meta.get('model_id')!r} but the item features with "
+            f"{features_meta['model_id']!r}: remove added_items/ and run kgrec add-items again"
+        )
+    triples = pd.read_parquet(
+        artifacts_dir / TABLES_DIR / "triples.parquet", columns=["head", "tail", "head_type"]
+    )
+    index = {item: k for k, item in enumerate(item_ids)}
+    item_entities: list[set[str]] = [set() for _ in item_ids]
+    heads = triples[triples["head_type"] == "item"]
+    for head, tail in zip(heads["head"].astype(str), heads["tail"].astype(str), strict=True):
+        if head in index:
+            item_entities[index[head]].add(tail)
+    placement = place_items(added, item_embedding, x_dict["item"].numpy(), item_entities)
+    stacked = np.concatenate([item_embedding, placement.embedding]).astype(np.float32)
+    return stacked, added.item_ids, [str(r["title"]) for r in added.records]
 
 
 def _title(value: Any, fallback: str) -> str:

@@ -199,7 +199,7 @@ class Explainer:
         ent_key = pd.Index([f"{t}\x00{e}" for t, e in zip(ent_type, ent_id, strict=True)])
         self.ent_local = self._entity_local_index(folder, ent_type, ent_id)
 
-        triples = pd.read_parquet(tables / "triples.parquet")
+        triples = _with_added_links(pd.read_parquet(tables / "triples.parquet"), folder)
         self.relations: list[str] = sorted(triples["relation"].astype(str).unique().tolist())
         self.rel_type = [rel_type_for_relation(r) for r in self.relations]
         self.rel_name = [relation_name(r) for r in self.relations]
@@ -599,3 +599,23 @@ def time_explain(explainer: Explainer, pairs: Sequence[tuple[str, str]]) -> list
         explainer.explain(user_id, item_id)
         out.append(time.perf_counter() - clock)
     return out
+
+
+def _with_added_links(triples: Any, folder: FilePath) -> Any:
+    """``triples`` plus the KG links of items added by ``kgrec add-items``, so their
+    attribute paths (you liked X, which shares a genre with the new item) can be shown."""
+    import pandas as pd
+
+    from kgrec.serve.new_items import load_added
+
+    added = load_added(folder)
+    if added is None:
+        return triples
+    rows = [
+        {"head": r["item_id"], "relation": rel, "tail": e, "head_type": ITEM, "tail_type": t}
+        for r in added.records
+        for rel, t, e in r["links"]
+    ]
+    if not rows:
+        return triples
+    return pd.concat([triples, pd.DataFrame(rows)], ignore_index=True)

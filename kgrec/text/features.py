@@ -109,14 +109,7 @@ def node_texts(
     for node_type, ids in id_map.ids.items():
         if node_type == "item":
             items = tables["items"].set_index("item_id").reindex(ids)
-            neighbours = _neighbour_texts(tables["triples"], entity_name, set(items.columns))
-            items["neighbours"] = items.index.map(neighbours)
-            if "title" in items and "year" in items:  # "Heat (1995)" already has its year
-                year = items["year"].astype(str).str.removesuffix(".0")
-                title = items["title"].astype(str).str.rstrip()
-                carried = [t.endswith(f"({y})") for t, y in zip(title, year, strict=True)]
-                items["year"] = items["year"].where(~pd.Series(carried, index=items.index))
-            texts = render_many(templates["item"], items.reset_index())
+            texts = item_texts(items, tables["triples"], entity_name, templates["item"])
         elif node_type == "user":
             users = tables["users"]
             columns = [c for c in users.columns if c != "user_id"]
@@ -143,6 +136,33 @@ def _missing(values: pd.Series) -> pd.Series:
     from kgrec.text.templates import MISSING_STRINGS
 
     return values.isna() | values.astype(str).str.strip().isin(MISSING_STRINGS)
+
+
+def item_texts(
+    items: pd.DataFrame,
+    triples: pd.DataFrame,
+    entity_name: dict[str, str],
+    template: Template | None = None,
+) -> list[str]:
+    """One text per row of ``items`` (indexed by ``item_id``, in that order).
+
+    The item template gets the item's columns plus ``neighbours``, its KG neighbours from
+    ``triples`` (``head``, ``relation``, ``tail``, ``head_type``, ``tail_type``) named through
+    ``entity_name``. Also used by ``kgrec add-items``, so added items read like trained ones.
+    """
+    import pandas as pd
+
+    from kgrec.text.templates import DEFAULT_TEMPLATES, render_many
+
+    items = items.copy()
+    neighbours = _neighbour_texts(triples, entity_name, set(items.columns))
+    items["neighbours"] = items.index.map(neighbours)
+    if "title" in items and "year" in items:  # "Heat (1995)" already has its year
+        year = items["year"].astype(str).str.removesuffix(".0")
+        title = items["title"].astype(str).str.rstrip()
+        carried = [t.endswith(f"({y})") for t, y in zip(title, year, strict=True)]
+        items["year"] = items["year"].where(~pd.Series(carried, index=items.index))
+    return render_many(template or DEFAULT_TEMPLATES["item"], items.reset_index())
 
 
 def _neighbour_texts(

@@ -1,0 +1,291 @@
+"""Items added after training (``kgrec add-items``): placement, persistence, bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from itertools import count
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from kgrec.build import build_graph, load_artifact
+from kgrec.cli import app
+from kgrec.config import ModelConfig, TrainConfig, load_config
+from kgrec.errors import KgrecError, ValidationError
+from kgrec.serve.bundle import open_bundle
+from kgrec.serve.new_items import AddedItems, add_items, load_added, place_items
+from kgrec.serve.recommend import Recommender
+from kgrec.text.encoder import HashingEncoder
+from kgrec.text.features import compute_features
+from kgrec.train.trainer import train
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "data" / "demo"
+runner = CliRunner()
+
+NEW_ITEMS = """item_id,title,year,genres,description
+n0001,The Last Rider of Dust Creek,2026,Western,"A dusty western film about a lone rider seeking justice, directed by Greta Petrov."
+n0002,Laugh Track,2026,Comedy|Romance,"A light romantic comedy about two stand-up comedians in love."
+"""  # noqa: E501
+
+
+def _tree_digest(folder: Path) -> str:
+    """One digest of every file's name and bytes under ``folder`` (empty when absent)."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")) if folder.exists() else []:
+        if path.is_file():
+            digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- placement (numpy only)
+
+
+def test_placement_follows_the_text_and_the_shared_entities() -> None:
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(6, 4)).astype(np.float32)  # [I, d]
+    text = np.eye(6, 8, dtype=np.float32)  # every item has its own text direction
+    entities = [{"g:a"}, {"g:a"}, {"g:b"}, {"g:b"}, set(), {"g:c"}]
+    query = text[[0]] * 0.9 + text[[3]] * 0.1  # text close to item 0
+    added = AddedItems(
+        [{"item_id": "n", "title": "n", "links": [["has_genre", "genre", "g:b"]]}],
+        query / np.linalg.norm(query),
+        {},
+    )
+    placement = place_items(added, emb, text, entities)
+    vector = placement.embedding[0]
+    text_part = emb[0]  # softmax at tau=0.05 puts all text weight on item 0
+    kg_part = (emb[2] + emb[3]) / 2  # both holders of g:b, equal weights
+    direction = (text_part + kg_part) / 2
+    assert np.allclose(vector / np.linalg.norm(vector), direction / np.linalg.norm(direction))
+    norms = np.linalg.norm(emb, axis=1)
+    expected_norm = (norms[0] + (norms[2] + norms[3]) / 2) / 2
+    assert np.isclose(np.linalg.norm(vector), expected_norm, rtol=1e-5)
+    assert placement.anchors[0][0] == 0 and {2, 3} <= set(placement.anchors[0])
+
+
+def test_placement_without_links_uses_the_text_alone() -> None:
+    emb = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
+    text = np.eye(3, dtype=np.float32)
+    added = AddedItems([{"item_id": "n", "title": "n", "links": []}], text[[2]], {})
+    placed = place_items(added, emb, text, [set(), set(), set()]).embedding[0]
+    assert np.allclose(placed, emb[2], rtol=1e-4)
+
+
+# ---------------------------------------------------------------- demo artifact, fake encoder
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    """Demo artifacts (no database) with hashing-encoder text features."""
+    config = load_config(
+        None,
+        {"dataset.path": str(DEMO), "artifacts": str(tmp_path / "art"), "store.enabled": False},
+    )
+    build_graph(config)
+    compute_features(tmp_path / "art", config.features, None, encoder=HashingEncoder(32))
+    return tmp_path / "art"
+
+
+def test_add_items_links_genres_by_name_and_keeps_earlier_additions(
+    demo: Path, tmp_path: Path
+) -> None:
+    config = load_config(None, {"artifacts": str(demo)})
+    first = tmp_path / "new.csv"
+    first.write_text(NEW_ITEMS, encoding="utf-8")
+    added = add_items(first, demo, config.features, encoder=HashingEncoder(32))
+    assert added.item_ids == ["n0001", "n0002"]
+    assert added.text.shape == (2, 32)
+    links = {r["item_id"]: sorted(link[2] for link in r["links"]) for r in added.records}
+    assert links == {"n0001": ["genre:western"], "n0002": ["genre:comedy", "genre:romance"]}
+    assert "Western" in added.records[0]["text"] and "lone rider" in added.records[0]["text"]
+    assert added.records[0]["source"] == f"{first}:2"
+
+    second = tmp_path / "more.csv"
+    second.write_text("item_id,title\nn0003,Quiet Days\n", encoding="utf-8")
+    triples = tmp_path / "links.csv"
+    triples.write_text("head,relation,tail\nn0003,has_genre,genre:drama\n", encoding="utf-8")
+    add_items(second, demo, config.features, triples, encoder=HashingEncoder(32))
+    stored = load_added(demo)
+    assert stored is not None and stored.item_ids == ["n0001", "n0002", "n0003"]
+    assert stored.records[2]["links"] == [["has_genre", "genre", "genre:drama"]]
+
+
+@pytest.mark.parametrize(
+    ("items", "triples", "expected"),
+    [
+        ("item_id,title\ni0001,Already there\n", None, "new.csv:2 [item_id]: 'i0001' is already"),
+        ("item_id,title\nn1,A\nn1,B\n", None, "new.csv:3 [item_id]: duplicate 'n1'"),
+        ("item_id,title\nn1,\n", None, "new.csv:2: 'n1' has no text at all"),
+        ("title\nNo id\n", None, "new.csv:1 [item_id]: required column is missing"),
+        ("item_id\nn1\n", None, "no text columns"),
+        (
+            "item_id,title\nn1,A\n",
+            "head,relation,tail\nn1,has_genre,genre:nope\n",
+            "links.csv:2 [tail]: unknown entity 'genre:nope'",
+        ),
+        (
+            "item_id,title\nn1,A\n",
+            "head,relation,tail\ni0001,has_genre,genre:drama\n",
+            "links.csv:2 [head]: 'i0001' is not one of the new items",
+        ),
+    ],
+)
+def test_bad_new_items_name_file_line_field_and_write_nothing(
+    demo: Path, tmp_path: Path, items: str, triples: str | None, expected: str
+) -> None:
+    config = load_config(None, {"artifacts": str(demo)})
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text("item_id,title\nn0009,Earlier\n", encoding="utf-8")
+    add_items(earlier, demo, config.features, encoder=HashingEncoder(32))
+    before = _tree_digest(demo)
+    path = tmp_path / "new.csv"
+    path.write_text(items, encoding="utf-8")
+    links = None
+    if triples is not None:
+        links = tmp_path / "links.csv"
+        links.write_text(triples, encoding="utf-8")
+    with pytest.raises(ValidationError) as caught:
+        add_items(path, demo, config.features, links, encoder=HashingEncoder(32))
+    assert expected in str(caught.value)
+    assert _tree_digest(demo) == before
+
+
+def test_an_item_added_twice_is_refused(demo: Path, tmp_path: Path) -> None:
+    config = load_config(None, {"artifacts": str(demo)})
+    path = tmp_path / "new.csv"
+    path.write_text(NEW_ITEMS, encoding="utf-8")
+    add_items(path, demo, config.features, encoder=HashingEncoder(32))
+    with pytest.raises(ValidationError, match="'n0001' was added before"):
+        add_items(path, demo, config.features, encoder=HashingEncoder(32))
+
+
+def test_another_text_model_than_the_features_is_refused(demo: Path, tmp_path: Path) -> None:
+    config = load_config(None, {"artifacts": str(demo)})
+    path = tmp_path / "new.csv"
+    path.write_text(NEW_ITEMS, encoding="utf-8")
+    with pytest.raises(KgrecError, match="use the same text model"):
+        add_items(path, demo, config.features, encoder=HashingEncoder(16))
+    assert load_added(demo) is None
+
+
+# ---------------------------------------------------------------- the real thing, via the CLI
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo artifacts with the real text model's features and a model trained on them."""
+    root = tmp_path_factory.mktemp("added")
+    art = root / "art"
+    config = load_config(
+        None, {"dataset.path": str(DEMO), "artifacts": str(art), "store.enabled": False}
+    )
+    build_graph(config)
+    compute_features(art, config.features, root / "cache")
+    from kgrec.text.features import load_features
+
+    x_dict, _ = load_features(art)
+    ticks = count()
+    train(
+        load_artifact(art),
+        x_dict,
+        ModelConfig(embedding_dim=32, num_layers=2),
+        TrainConfig(device="cpu", epochs=6, batch_size=2048, lr=0.01, kd_teacher="none"),
+        eval_fn=lambda _: {"ndcg@20": float(next(ticks))},
+        out=art / "model",
+    )
+    return art
+
+
+def test_added_items_are_served_explained_and_survive_a_new_model(
+    trained: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "new.csv"
+    path.write_text(NEW_ITEMS, encoding="utf-8")
+    a = ["--artifacts", str(trained)]
+    result = runner.invoke(app, ["add-items", str(path), *a, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert [r["item_id"] for r in report["added"]] == ["n0001", "n0002"]
+    assert len(report["added"][0]["nearest"]) == 3
+
+    bundle = open_bundle(trained / "model" / "model.pt", trained)
+    assert bundle.item_ids[-2:] == ["n0001", "n0002"]
+    assert bundle.meta["num_added_items"] == 2
+    recommender = Recommender(bundle)
+    westerns = [
+        i
+        for i, t in zip(bundle.item_ids, _genres(trained), strict=False)
+        if t == "Western"  # items whose only genre is Western
+    ]
+    assert len(westerns) >= 3
+    ranking = recommender.recommend(None, k=bundle.num_items, seed_items=westerns)
+    rank = {r.item_id: r.rank for r in ranking}
+    assert rank["n0001"] < rank["n0002"]  # the new western beats the new comedy for westerns
+    assert rank["n0001"] <= len(ranking) // 10  # and sits in the top 10% of the catalogue
+
+    explained = runner.invoke(app, ["explain", *a, "--user", "u0001", "--item", "n0001"])
+    assert explained.exit_code == 0, explained.output
+    assert "genre:western" in explained.output
+
+    # a new model: the added items are placed again in its space, without adding them again
+    ticks = count()
+    from kgrec.text.features import load_features
+
+    x_dict, _ = load_features(trained)
+    other = train(
+        load_artifact(trained),
+        x_dict,
+        ModelConfig(embedding_dim=16, num_layers=1),
+        TrainConfig(device="cpu", epochs=2, batch_size=2048, kd_teacher="none", seed=3),
+        eval_fn=lambda _: {"ndcg@20": float(next(ticks))},
+        out=tmp_path / "other",
+    )
+    rec = runner.invoke(
+        app,
+        [
+            "recommend",
+            *a,
+            "--checkpoint",
+            str(other.checkpoint),
+            "--seed-items",
+            "n0001",
+            "-f",
+            "json",
+        ],
+    )
+    assert rec.exit_code == 0, rec.output
+    assert json.loads(rec.output)["recommendations"]
+
+
+def _genres(art: Path) -> list[str]:
+    import pandas as pd
+
+    items = pd.read_parquet(art / "tables" / "items.parquet")
+    ids = load_artifact(art).id_map.ids["item"]
+    by_id = dict(zip(items["item_id"].astype(str), items["genres"].astype(str), strict=True))
+    return [by_id.get(str(i), "") for i in ids]
+
+
+def test_add_items_cli_reports_bad_input_without_a_traceback(trained: Path, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("item_id,title\ni0001,Clash\n", encoding="utf-8")
+    result = runner.invoke(app, ["add-items", str(path), "--artifacts", str(trained)])
+    assert result.exit_code != 0
+    assert "bad.csv:2 [item_id]" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_rebuild_keeps_the_added_items(demo: Path, tmp_path: Path) -> None:
+    config = load_config(
+        None, {"dataset.path": str(DEMO), "artifacts": str(demo), "store.enabled": False}
+    )
+    path = tmp_path / "new.csv"
+    path.write_text(NEW_ITEMS, encoding="utf-8")
+    add_items(path, demo, config.features, encoder=HashingEncoder(32))
+    build_graph(config)
+    stored = load_added(demo)
+    assert stored is not None and stored.item_ids == ["n0001", "n0002"]
