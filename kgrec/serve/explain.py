@@ -459,7 +459,10 @@ def _relation_phrase(relation: str, entity: Node, item_is_head: bool) -> str:
     """``directed_by`` + Michael Mann -> ``directed by Michael Mann``."""
     words = relation.replace("_", " ").strip()
     if words in ("has genre", "genre", "in genre"):
-        return f"a {entity.name} title"
+        article = "an" if entity.name[:1].lower() in "aeiou" else "a"
+        return f"{article} {entity.name} title"
+    if entity.name == entity.id:  # no name to show: "with the same award nomination"
+        return f"with the same {words.removeprefix('has ')}"
     if not item_is_head:
         return f"linked to {entity.name} ({entity.name} {words} it)"
     return f"{words} {entity.name}"

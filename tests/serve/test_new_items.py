@@ -26,10 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "data" / "demo"
 runner = CliRunner()
 
-NEW_ITEMS = """item_id,title,year,genres,description
-n0001,The Last Rider of Dust Creek,2026,Western,"A dusty western film about a lone rider seeking justice, directed by Greta Petrov."
-n0002,Laugh Track,2026,Comedy|Romance,"A light romantic comedy about two stand-up comedians in love."
-"""  # noqa: E501
+NEW_ITEMS = (REPO / "data" / "new_items" / "demo.csv").read_text(encoding="utf-8")
+"""The shipped example: an invented western and a romantic comedy."""
 
 
 def _tree_digest(folder: Path) -> str:
@@ -55,7 +53,7 @@ def test_placement_follows_the_text_and_the_shared_entities() -> None:
         query / np.linalg.norm(query),
         {},
     )
-    placement = place_items(added, emb, text, entities)
+    placement = place_items(added, emb, text, entities, scale="norm")
     vector = placement.embedding[0]
     text_part = emb[0]  # softmax at tau=0.05 puts all text weight on item 0
     kg_part = (emb[2] + emb[3]) / 2  # both holders of g:b, equal weights
@@ -71,8 +69,32 @@ def test_placement_without_links_uses_the_text_alone() -> None:
     emb = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
     text = np.eye(3, dtype=np.float32)
     added = AddedItems([{"item_id": "n", "title": "n", "links": []}], text[[2]], {})
-    placed = place_items(added, emb, text, [set(), set(), set()]).embedding[0]
+    placed = place_items(added, emb, text, [set(), set(), set()], scale="norm").embedding[0]
     assert np.allclose(placed, emb[2], rtol=1e-4)
+    plain = place_items(added, emb, text, [set(), set(), set()], scale="none").embedding[0]
+    assert np.allclose(plain, emb[2], rtol=1e-4)  # one neighbour: nothing to undo
+
+
+def test_residual_scaling_keeps_popularity_and_restores_specificity() -> None:
+    rng = np.random.default_rng(1)
+    common = np.ones(8) / np.sqrt(8)
+    emb = (3.0 * common + rng.normal(size=(40, 8))).astype(np.float32)  # [I, d]
+    text = rng.normal(size=(40, 16)).astype(np.float32)
+    entities = [{"e"} if k < 20 else set() for k in range(40)]  # 20 items share entity e
+    added = AddedItems(
+        [{"item_id": "n", "title": "n", "links": [["r", "t", "e"]]}],
+        rng.normal(size=(1, 16)).astype(np.float32),
+        {},
+    )
+    kwargs = {"text_neighbours": 0}
+    plain = place_items(added, emb, text, entities, scale="none", **kwargs).embedding[0]
+    placed = place_items(added, emb, text, entities, **kwargs).embedding[0]
+    mean_dir = emb.mean(0) / np.linalg.norm(emb.mean(0))
+    assert np.isclose(placed @ mean_dir, plain @ mean_dir, rtol=1e-5)  # popularity as averaged
+    rest = placed - (placed @ mean_dir) * mean_dir
+    holders = emb[:20] - np.outer(emb[:20] @ mean_dir, mean_dir)
+    assert np.isclose(np.linalg.norm(rest), np.linalg.norm(holders, axis=1).mean(), rtol=1e-4)
+    assert np.linalg.norm(rest) > 2 * np.linalg.norm(plain - (plain @ mean_dir) * mean_dir)
 
 
 # ---------------------------------------------------------------- demo artifact, fake encoder

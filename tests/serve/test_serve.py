@@ -349,3 +349,15 @@ def test_cli_explain(cli, served: Served) -> None:
     assert table.exit_code == 0 and "Because you rated" in table.stdout
     bad = cli("explain", "--user", "u0001", "--item", "i9999")
     assert bad.exit_code != 0 and "unknown item" in bad.stderr
+
+
+def test_relation_phrases_read_as_english() -> None:
+    from kgrec.serve.explain import Node, _relation_phrase
+
+    genre = Node("genre", "genre:animation", "Animation")
+    assert _relation_phrase("has_genre", genre, True) == "an Animation title"
+    assert _relation_phrase("has_genre", Node("genre", "g", "Drama"), True) == "a Drama title"
+    mann = Node("director", "d1", "Michael Mann")
+    assert _relation_phrase("directed_by", mann, True) == "directed by Michael Mann"
+    unnamed = Node("award", "award:m.09rpw9q", "award:m.09rpw9q")
+    assert _relation_phrase("award_nomination", unnamed, True) == "with the same award nomination"
