@@ -25,7 +25,7 @@ from kgrec.data.split import SPLITS, split_interactions
 from kgrec.data.validate import Dataset, validate
 from kgrec.errors import KgrecError
 from kgrec.progress import Reporter
-from kgrec.store.base import GraphCounts
+from kgrec.store.base import GraphCounts, GraphPayload
 from kgrec.store.payload import payload_from_dataset
 
 TABLES_DIR = "tables"
@@ -139,7 +139,7 @@ def build_graph(config: Config, reporter: Reporter | None = None) -> BuildReport
         store_name = None
         store_counts = expected = None
         if config.store.enabled:
-            payload = payload_from_dataset(dataset, split)
+            payload = _with_added_items(payload_from_dataset(dataset, split), dataset, target)
             expected = payload.expected_counts()
             total = sum(expected.nodes.values()) + sum(expected.relationships.values())
             from kgrec.store.factory import open_store
@@ -199,6 +199,22 @@ def _write_manifest(path: Path, config: Config, report: BuildReport) -> None:
         "notes": report.notes,
     }
     path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _with_added_items(payload: GraphPayload, dataset: Dataset, target: Path) -> GraphPayload:
+    """``payload`` plus the items of ``kgrec add-items`` kept in ``target`` (and their links
+    to entities the dataset still has), so a rebuilt graph holds them too."""
+    from kgrec.serve.new_items import added_graph, load_added
+
+    added = load_added(target)
+    if added is None:
+        return payload
+    extra = added_graph(
+        added, set(dataset.items["item_id"].astype(str)), set(dataset.entities["entity_id"])
+    )
+    return GraphPayload(
+        nodes=payload.nodes + extra.nodes, relationships=payload.relationships + extra.relationships
+    )
 
 
 def _keep_added_items(target: Path, staging: Path) -> None:

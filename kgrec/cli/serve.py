@@ -389,6 +389,9 @@ def add_items_command(
         help="Optional KG links: head (a new item id), relation, tail (a known entity id).",
     ),
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
+    no_db: bool = typer.Option(
+        False, "--no-db", help="Do not write the items into the graph database."
+    ),
     checkpoint: Path | None = typer.Option(
         None, "--checkpoint", help="Model (default: <artifacts>/model/model.pt)."
     ),
@@ -401,7 +404,9 @@ def add_items_command(
     trained model's item space from its text neighbours and the items sharing its KG
     entities (a genres column is matched to genre entities by name; --triples adds others).
     The items are kept in <artifacts>/added_items/, so every later model (and bundle export)
-    places them again, until a rebuild includes them as ordinary items. A file with any
+    places them again, until a rebuild includes them as ordinary items. They are also written
+    into the graph database as :Item nodes with their KG relationships (unless --no-db), so
+    analysts' queries see them and served lists that contain them can be recorded. A file with any
     problem (duplicate or known id, unknown entity, no text) is rejected whole, with file,
     line and field; nothing is written.
 
@@ -410,6 +415,8 @@ def add_items_command(
       kgrec add-items new_items.csv
 
       kgrec add-items new_items.csv --triples new_links.csv --format json
+
+      kgrec add-items new_items.csv --no-db
 
       kgrec recommend --seed-items i0001,i0042   # new items compete from now on
     """
@@ -422,7 +429,24 @@ def add_items_command(
     config = _config(config_path, artifacts)
     model = _checkpoint(config, checkpoint)
     before = load_added(config.artifacts_dir)
-    added = add_items(items_file, config.artifacts_dir, config.features, triples)
+    store = None
+    if config.store.enabled and not no_db:
+        from kgrec.errors import KgrecError
+        from kgrec.store.factory import open_store
+
+        store = open_store(config.store, config.state_path)
+        items_in_db = store.query("MATCH (i:Item) RETURN count(i) AS n").rows
+        if not items_in_db or not int(items_in_db[0][0]):
+            store.close()
+            raise KgrecError(
+                f"the graph database has no items in graph {config.store.graph!r}: run kgrec "
+                "build-graph for this dataset first, or pass --no-db"
+            )
+    try:
+        added = add_items(items_file, config.artifacts_dir, config.features, triples, store=store)
+    finally:
+        if store is not None:
+            store.close()
     new_ids = set(added.item_ids) - set(before.item_ids if before is not None else [])
     rows: list[dict[str, Any]] = []
     bundle = open_bundle(model, config.artifacts_dir) if model.exists() else None

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from kgrec.config import FeatureConfig
+    from kgrec.store.base import GraphPayload, GraphStore
     from kgrec.text.encoder import Encoder
 
 ADDED_DIR = "added_items"
@@ -277,8 +278,13 @@ def add_items(
     feature_config: FeatureConfig,
     triples_path: Path | str | None = None,
     encoder: Encoder | None = None,
+    store: GraphStore | None = None,
 ) -> AddedItems:
     """Check, render, embed and store new items (see the module docstring); returns all added.
+
+    With ``store`` the new items and their KG links are also upserted into the graph
+    database (before ``added_items/`` is written: a failure there leaves the folder as it
+    was, and the upsert is idempotent, so the same call can simply be repeated).
 
     Raises:
         ValidationError: A problem in the files (file, line and field named); nothing is
@@ -339,8 +345,53 @@ def add_items(
     ]
     text = vectors if previous is None else np.concatenate([previous.text, vectors])
     meta = {"format": FORMAT, "model_id": encoder.model_id, "count": len(records)}
+    if store is not None:
+        from kgrec.store.payload import upsert_payload
+
+        fresh = AddedItems(records[len(records) - len(frame) :], vectors, meta)
+        upsert_payload(store, added_graph(fresh, set(), None))
     _write(added_dir(artifacts_dir), records, text, meta)
     return AddedItems(records, text, meta)
+
+
+def added_graph(
+    added: AddedItems, known_items: set[str], known_entities: set[str] | None
+) -> GraphPayload:
+    """The ``:Item`` nodes (``title``, ``added_at``) and KG relationships of added items.
+
+    Items in ``known_items`` (the catalogue has them now) are left out, and so are links to
+    entities not in ``known_entities`` (``None``: keep all links).
+    """
+    import pandas as pd
+
+    from kgrec.store.base import (
+        GraphPayload,
+        NodeSet,
+        RelationshipSet,
+        label_for_type,
+        rel_type_for_relation,
+    )
+
+    records = [r for r in added.records if r["item_id"] not in known_items]
+    nodes = pd.DataFrame(
+        {
+            "id": [r["item_id"] for r in records],
+            "title": [r["title"] for r in records],
+            "added_at": [r["added"] for r in records],
+        }
+    )
+    groups: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for r in records:
+        for relation, entity_type, entity in r["links"]:
+            if known_entities is None or entity in known_entities:
+                key = (rel_type_for_relation(relation), label_for_type(entity_type))
+                groups.setdefault(key, []).append((r["item_id"], entity))
+    item = label_for_type("item")
+    relationships = tuple(
+        RelationshipSet(rel_type, item, label, pd.DataFrame(pairs, columns=["source", "target"]))
+        for (rel_type, label), pairs in sorted(groups.items())
+    )
+    return GraphPayload(nodes=(NodeSet(item, nodes),), relationships=relationships)
 
 
 def _text(value: Any, fallback: str) -> str:

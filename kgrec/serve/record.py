@@ -71,7 +71,8 @@ def record_served(
         request_id: Id of this request (default: a fresh one); re-recording it is a no-op.
 
     Raises:
-        KgrecError: when the user or some item is not in the graph store.
+        KgrecError: when the user or some item is not in the graph store (checked first:
+            nothing is written then).
     """
     from kgrec.store.queries import load_query
 
@@ -94,6 +95,19 @@ def record_served(
         }
         for rec in recs
     ]
+    check = store.query(
+        load_query("serve/missing_ids"),
+        {"user_id": str(user_id), "item_ids": [rec.item_id for rec in recs]},
+    )
+    users, missing = check.rows[0] if check.rows else (0, [])
+    if not users or missing:
+        what = [f"user {user_id!r}"] if not users else []
+        what += [f"item {i!r}" for i in missing]
+        raise KgrecError(
+            f"nothing recorded: {', '.join(what)} not in the graph database (run kgrec "
+            "build-graph for this dataset; items from kgrec add-items are written there when "
+            "the database is enabled)"
+        )
     result = store.query(load_query("serve/record_recommended"), {"rows": rows}, write=True)
     recorded = int(result.rows[0][0]) if result.rows else 0
     if recorded != len(rows):

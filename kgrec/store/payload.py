@@ -15,6 +15,7 @@ from kgrec.data.contract import ITEM, USER
 from kgrec.data.validate import Dataset
 from kgrec.store.base import (
     GraphPayload,
+    GraphStore,
     NodeSet,
     RelationshipSet,
     label_for_type,
@@ -74,3 +75,52 @@ def payload_from_dataset(dataset: Dataset, split: pd.Series) -> GraphPayload:
             )
         )
     return GraphPayload(nodes=tuple(nodes), relationships=tuple(relationships))
+
+
+def upsert_payload(store: GraphStore, payload: GraphPayload, batch_size: int = 5000) -> None:
+    """Add ``payload`` to the live graph with the idempotent upserts of ``cypher/load/``
+    (nodes first). Unlike :meth:`GraphStore.load` nothing else is replaced; every
+    relationship's endpoints must already exist or come with ``payload``.
+
+    Raises:
+        StoreError: when some relationships found no endpoints (the nodes stay: re-running
+            the same upsert is harmless).
+    """
+    from kgrec.errors import StoreError
+    from kgrec.store.queries import load_query
+
+    for node_set in payload.nodes:
+        query = load_query("load/upsert_nodes", label=node_set.label)
+        frame = node_set.frame
+        props = [c for c in frame.columns if c != "id"]
+        for start in range(0, len(frame), batch_size):
+            part = frame.iloc[start : start + batch_size]
+            rows = [
+                {"id": str(row["id"]), "props": {c: row[c] for c in props if pd.notna(row[c])}}
+                for _, row in part.iterrows()
+            ]
+            store.query(query, {"rows": rows}, write=True)
+    for rel_set in payload.relationships:
+        query = load_query(
+            "load/upsert_relationships",
+            source=rel_set.source_label,
+            target=rel_set.target_label,
+            type=rel_set.type,
+        )
+        count = load_query(
+            "load/count_relationships",
+            source=rel_set.source_label,
+            target=rel_set.target_label,
+            type=rel_set.type,
+        )
+        rows = [
+            {"source": str(s), "target": str(t), "props": {}}
+            for s, t in zip(rel_set.frame["source"], rel_set.frame["target"], strict=True)
+        ]
+        store.query(query, {"rows": rows}, write=True)
+        found = store.query(count, {"rows": rows}).rows
+        if not found or int(found[0][0]) != len(rows):
+            raise StoreError(
+                f"only {found[0][0] if found else 0} of {len(rows)} {rel_set.type} "
+                "relationships found both endpoints in the graph database"
+            )

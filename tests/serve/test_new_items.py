@@ -228,7 +228,7 @@ def test_added_items_are_served_explained_and_survive_a_new_model(
     path = tmp_path / "new.csv"
     path.write_text(NEW_ITEMS, encoding="utf-8")
     a = ["--artifacts", str(trained)]
-    result = runner.invoke(app, ["add-items", str(path), *a, "--format", "json"])
+    result = runner.invoke(app, ["add-items", str(path), *a, "--no-db", "--format", "json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert [r["item_id"] for r in report["added"]] == ["n0001", "n0002"]
@@ -295,7 +295,7 @@ def _genres(art: Path) -> list[str]:
 def test_add_items_cli_reports_bad_input_without_a_traceback(trained: Path, tmp_path: Path) -> None:
     path = tmp_path / "bad.csv"
     path.write_text("item_id,title\ni0001,Clash\n", encoding="utf-8")
-    result = runner.invoke(app, ["add-items", str(path), "--artifacts", str(trained)])
+    result = runner.invoke(app, ["add-items", str(path), "--artifacts", str(trained), "--no-db"])
     assert result.exit_code != 0
     assert "bad.csv:2 [item_id]" in result.output
     assert "Traceback" not in result.output
@@ -311,3 +311,49 @@ def test_a_rebuild_keeps_the_added_items(demo: Path, tmp_path: Path) -> None:
     build_graph(config)
     stored = load_added(demo)
     assert stored is not None and stored.item_ids == ["n0001", "n0002"]
+
+
+# ---------------------------------------------------------------- the real graph database
+
+
+def test_added_items_enter_the_graph_database_and_survive_a_rebuild(
+    falkordb_home: Path, graph_name: str, tmp_path: Path
+) -> None:
+    from kgrec.serve.recommend import Recommendation
+    from kgrec.serve.record import record_served, served
+    from kgrec.store.factory import open_store
+
+    config = load_config(
+        None,
+        {
+            "dataset.path": str(DEMO),
+            "artifacts": str(tmp_path / "art"),
+            "store.graph": graph_name,
+            "state_dir": str(falkordb_home),
+        },
+    )
+    build_graph(config)
+    compute_features(tmp_path / "art", config.features, None, encoder=HashingEncoder(32))
+    path = tmp_path / "new.csv"
+    path.write_text(NEW_ITEMS, encoding="utf-8")
+    store = open_store(config.store, config.state_path)
+    try:
+        add_items(path, tmp_path / "art", config.features, encoder=HashingEncoder(32), store=store)
+        genres = store.query(
+            "MATCH (i:Item {id: $id})-[:HAS_GENRE]->(g) RETURN g.id ORDER BY g.id",
+            {"id": "n0002"},
+        ).rows
+        assert genres == [["genre:comedy"], ["genre:romance"]]
+        served_list = [Recommendation("n0001", "The Last Rider", 1.0, 1)]
+        assert record_served(store, "u0001", served_list, "m1", None, "req-new") == 1
+    finally:
+        store.close()
+
+    build_graph(config)  # a rebuild keeps the added items, their links and what was served
+    store = open_store(config.store, config.state_path)
+    try:
+        title = store.query("MATCH (i:Item {id: 'n0001'}) RETURN i.title").rows
+        assert title == [["The Last Rider of Dust Creek"]]
+        assert [s.request_id for s in served(store, "u0001", "n0001")] == ["req-new"]
+    finally:
+        store.close()

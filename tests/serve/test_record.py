@@ -68,8 +68,17 @@ def test_record_is_idempotent_and_reads_back(store: FalkorDBStore) -> None:
 
 
 def test_record_unknown_user_is_an_error(store: FalkorDBStore) -> None:
-    with pytest.raises(KgrecError, match="not in the graph database"):
+    with pytest.raises(KgrecError, match="user 'nobody' not in the graph database"):
         record_served(store, "nobody", recs(ITEMS[:2]), "m1", None, "req-x")
+    assert count_recommended(store) == []
+
+
+def test_a_list_with_an_unknown_item_is_recorded_whole_or_not_at_all(
+    store: FalkorDBStore,
+) -> None:
+    with pytest.raises(KgrecError, match="nothing recorded: item 'new-1' not in the graph"):
+        record_served(store, "u0001", recs([*ITEMS[:2], "new-1"]), "m1", None, "req-y")
+    assert count_recommended(store) == []
 
 
 def _worker(home: str, graph: str, request_ids: list[str]) -> None:
