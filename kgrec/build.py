@@ -156,6 +156,7 @@ def build_graph(config: Config, reporter: Reporter | None = None) -> BuildReport
             seconds["store"] = time.perf_counter() - clock
             clock = time.perf_counter()
 
+        carried = _carry_over(target, staging)
         report = BuildReport(
             dataset=dataset.name,
             artifacts=str(target),
@@ -165,10 +166,9 @@ def build_graph(config: Config, reporter: Reporter | None = None) -> BuildReport
             store_counts=store_counts,
             expected_store_counts=expected,
             seconds=seconds,
-            notes=list(dataset.notes),
+            notes=[*dataset.notes, *carried],
         )
         _write_manifest(staging / MANIFEST, config, report)
-        _keep_added_items(target, staging)
         _swap_into_place(staging, target)
     finally:
         if staging.exists():
@@ -217,13 +217,54 @@ def _with_added_items(payload: GraphPayload, dataset: Dataset, target: Path) -> 
     )
 
 
-def _keep_added_items(target: Path, staging: Path) -> None:
-    """Carry ``kgrec add-items``' items over a rebuild (those the new data now holds are
-    served as trained items from then on; see :mod:`kgrec.serve.new_items`)."""
+BUILD_OUTPUTS = frozenset({"graph.pt", "id_maps.parquet", "manifest.json", TABLES_DIR})
+"""What ``build-graph`` writes; anything else in the artifact folder was made from it."""
+
+
+def _carry_over(target: Path, staging: Path) -> list[str]:
+    """Keep what later stages made from the previous build; returns notes for the report.
+
+    The items of ``kgrec add-items`` are always kept. Everything else (text features,
+    trained models, benchmark runs) is kept only when the new graph, id maps and tables are
+    byte-identical to the old ones, i.e. the same data was rebuilt (to reload the database,
+    say); otherwise it would describe other data and is dropped, with a note.
+    """
     from kgrec.serve.new_items import ADDED_DIR
 
+    if not target.is_dir():
+        return []
     if (target / ADDED_DIR).is_dir():
         shutil.copytree(target / ADDED_DIR, staging / ADDED_DIR)
+    derived = sorted(
+        p for p in target.iterdir() if p.name not in BUILD_OUTPUTS and p.name != ADDED_DIR
+    )
+    if not derived:
+        return []
+    names = ", ".join(p.name for p in derived)
+    if _build_digest(target) != _build_digest(staging):
+        return [
+            f"the data changed, so the previous {names} were removed: run kgrec embed and "
+            "kgrec train again"
+        ]
+    for path in derived:
+        if path.is_dir():
+            shutil.copytree(path, staging / path.name)
+        else:
+            shutil.copy2(path, staging / path.name)
+    return [f"same data as before: kept {names}"]
+
+
+def _build_digest(folder: Path) -> str:
+    """sha256 over the graph, the id maps and the tables of an artifact folder."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = [folder / "graph.pt", folder / "id_maps.parquet"]
+    files += sorted((folder / TABLES_DIR).glob("*.parquet"))
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes() if path.exists() else b"\0missing")
+    return digest.hexdigest()
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:

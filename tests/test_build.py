@@ -105,3 +105,28 @@ def test_bad_input_leaves_database_and_artifacts_as_they_were(
     assert tree_digest(artifacts) == built["files"]
     assert db_snapshot(falkordb_home, graph) == built["db"]
     assert sorted(p.name for p in artifacts.parent.iterdir()) == ["artifacts"]
+
+
+def test_a_rebuild_of_the_same_data_keeps_features_and_models(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(DEMO, data)
+    config = load_config(
+        None,
+        {"dataset.path": str(data), "artifacts": str(tmp_path / "art"), "store.enabled": False},
+    )
+    build_graph(config)
+    (tmp_path / "art" / "model").mkdir()
+    (tmp_path / "art" / "model" / "model.pt").write_bytes(b"a checkpoint")
+    (tmp_path / "art" / "features.pt").write_bytes(b"features")
+
+    report = build_graph(config)  # same data: what was made from it stays
+    assert (tmp_path / "art" / "model" / "model.pt").read_bytes() == b"a checkpoint"
+    assert (tmp_path / "art" / "features.pt").read_bytes() == b"features"
+    assert any("kept features.pt, model" in note for note in report.notes)
+
+    items = data / "items.csv"
+    items.write_text(items.read_text().replace("The Golden Signal", "The Golden Sign"))
+    report = build_graph(config)  # other data: features and models would describe it wrongly
+    assert not (tmp_path / "art" / "model").exists()
+    assert not (tmp_path / "art" / "features.pt").exists()
+    assert any("the data changed" in note for note in report.notes)
