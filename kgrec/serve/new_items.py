@@ -141,6 +141,7 @@ def read_new_items(
 
     from kgrec.data.contract import read_table
     from kgrec.data.mapping import IdMap
+    from kgrec.text.templates import MISSING_STRINGS
 
     if not items_path.is_file():
         raise KgrecError(f"no such items file: {items_path}")
@@ -176,7 +177,7 @@ def read_new_items(
         else:
             seen[item_id] = line
         values = [str(frame.iloc[row][c]).strip() for c in text_columns]
-        if item_id and not any(values):
+        if item_id and all(v in MISSING_STRINGS for v in values):
             problems.append(Problem(items_path, line, None, f"{item_id!r} has no text at all"))
     if problems:
         raise ValidationError(problems)
