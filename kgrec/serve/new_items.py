@@ -295,7 +295,7 @@ def add_items(
     import pandas as pd
 
     from kgrec.text.encoder import TextEncoder
-    from kgrec.text.features import item_texts, load_features
+    from kgrec.text.features import item_texts, load_features, require_same_model
 
     artifacts_dir = Path(artifacts_dir)
     frame, links, sources = read_new_items(
@@ -303,18 +303,8 @@ def add_items(
     )
     _, features_meta = load_features(artifacts_dir)
     if encoder is None:
-        encoder = TextEncoder(
-            feature_config.model,
-            pooling=feature_config.pooling,
-            max_length=feature_config.max_length,
-            batch_size=feature_config.batch_size,
-            device=feature_config.device,
-        )
-    if encoder.model_id != features_meta["model_id"]:
-        raise KgrecError(
-            f"the item features were computed with {features_meta['model_id']!r} but "
-            f"features.model gives {encoder.model_id!r}: use the same text model"
-        )
+        encoder = TextEncoder.from_config(feature_config)
+    require_same_model(encoder, features_meta)
     entities = pd.read_parquet(artifacts_dir / "tables" / "entities.parquet")
     names = entities["name"] if "name" in entities else entities["entity_id"]
     entity_name = dict(zip(entities["entity_id"], names.fillna(entities["entity_id"]), strict=True))

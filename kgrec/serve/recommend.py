@@ -190,24 +190,15 @@ def profile_seed_items(
     Imports torch and the text model: this path is slower than known-user serving.
     """
     from kgrec.text.encoder import TextEncoder
-    from kgrec.text.features import load_features
+    from kgrec.text.features import load_features, require_same_model
 
     if not profile.strip():
         raise KgrecError("--profile is empty: describe what the user likes in a few words")
     x_dict, meta = load_features(artifacts_dir)
     if "item" not in x_dict:
         raise KgrecError("the text features have no item vectors: run `kgrec embed`")
-    encoder = TextEncoder(
-        feature_config.model,
-        pooling=feature_config.pooling,
-        max_length=feature_config.max_length,
-        device="cpu",
-    )
-    if encoder.model_id != meta["model_id"]:
-        raise KgrecError(
-            f"the item features were computed with {meta['model_id']!r} but features.model "
-            f"gives {encoder.model_id!r}: use the same model, or run `kgrec embed` again"
-        )
+    encoder = TextEncoder.from_config(feature_config, device="cpu")
+    require_same_model(encoder, meta)
     query = encoder.encode([profile])[0]
     items = x_dict["item"]
     similarity = items @ query / items.norm(dim=1).clamp_min(1e-12)

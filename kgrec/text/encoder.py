@@ -15,12 +15,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import torch
 from torch import Tensor
 
 from kgrec.errors import KgrecError
+
+if TYPE_CHECKING:
+    from kgrec.config import FeatureConfig
 
 Pooling = Literal["mean", "cls", "last"]
 Progress = Callable[[int], None]
@@ -135,6 +138,18 @@ class TextEncoder:
         self._model_id = f"{name}:{pooling}:{max_length}"
         self._tokenizer: Any = None
         self._model: Any = None
+
+    @classmethod
+    def from_config(cls, config: FeatureConfig, device: str | None = None) -> TextEncoder:
+        """The encoder ``config`` (the ``features`` section) describes; ``device`` overrides
+        ``config.device``."""
+        return cls(
+            config.model,
+            pooling=config.pooling,
+            max_length=config.max_length,
+            batch_size=config.batch_size,
+            device=device or config.device,
+        )
 
     @property
     def model_id(self) -> str:

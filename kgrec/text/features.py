@@ -165,6 +165,16 @@ def item_texts(
     return render_many(template or DEFAULT_TEMPLATES["item"], items.reset_index())
 
 
+def require_same_model(encoder: Encoder, meta: dict[str, Any]) -> None:
+    """Refuse to embed new text with another model than the one behind ``features.pt``
+    (``meta`` from :func:`load_features`): the vectors would not be comparable."""
+    if encoder.model_id != meta["model_id"]:
+        raise KgrecError(
+            f"the item features were computed with {meta['model_id']!r} but features.model "
+            f"gives {encoder.model_id!r}: use the same text model, or run `kgrec embed` again"
+        )
+
+
 def _neighbour_texts(
     triples: pd.DataFrame, entity_name: dict[str, str], item_columns: set[str]
 ) -> dict[str, str]:
@@ -225,13 +235,7 @@ def compute_features(
         id_map = IdMap.load(folder / ID_MAP_FILE)
     if encoder is None:
         with reporter.stage(f"Opening text model {feature_config.model}"):
-            encoder = TextEncoder(
-                feature_config.model,
-                pooling=feature_config.pooling,
-                max_length=feature_config.max_length,
-                batch_size=feature_config.batch_size,
-                device=feature_config.device,
-            )
+            encoder = TextEncoder.from_config(feature_config)
     flat = [t for values in texts.values() for t in values]
     distinct = len(set(flat))
     encode_clock = time.perf_counter()
