@@ -41,7 +41,7 @@ from kgrec.config import load_config
 from kgrec.data.contract import write_folder
 from kgrec.progress import RichReporter
 from kgrec.serve.bundle import open_bundle
-from kgrec.serve.new_items import load_added, place_items
+from kgrec.serve.new_items import item_entities, load_added, place_items
 from kgrec.text.features import compute_features, load_features
 from kgrec.train.trainer import train
 
@@ -193,13 +193,7 @@ def main() -> None:
     assert added is not None
     trained = int(bundle.meta["num_trained_items"])
     item_emb = np.asarray(bundle.item_embedding[:trained])
-    triples = pd.read_parquet(work / "art" / "tables" / "triples.parquet")
-    index = {i: k for k, i in enumerate(bundle.item_ids[:trained])}
-    item_entities: list[set[str]] = [set() for _ in range(trained)]
-    heads = triples[triples["head_type"] == "item"]
-    for head, tail in zip(heads["head"].astype(str), heads["tail"].astype(str), strict=True):
-        if head in index:
-            item_entities[index[head]].add(tail)
+    linked = item_entities(work / "art", bundle.item_ids[:trained])
     item_text = x_dict["item"].numpy()
 
     inter = tables.interactions.frame
@@ -230,7 +224,7 @@ def main() -> None:
 
     table: list[dict[str, Any]] = []
     for name, params in PLACEMENTS.items():
-        placed = place_items(added, item_emb, item_text, item_entities, **params).embedding
+        placed = place_items(added, item_emb, item_text, linked, **params).embedding
         row = {"placement": name, **ranking_metrics(z_user @ placed.T, relevant)}
         table.append({**row, **catalogue_metrics(placed)})
     rng = np.random.default_rng(args.seed)

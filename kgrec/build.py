@@ -8,7 +8,6 @@ store's own load is all-or-nothing), so a failure at any step leaves both as the
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,7 @@ from kgrec.data.hetero import GraphArtifact, build_graph_artifact, build_id_map
 from kgrec.data.split import SPLITS, split_interactions
 from kgrec.data.validate import Dataset, validate
 from kgrec.errors import KgrecError
+from kgrec.files import staging_dir, swap_dir
 from kgrec.progress import Reporter
 from kgrec.store.base import GraphCounts, GraphPayload
 from kgrec.store.payload import payload_from_dataset
@@ -126,11 +126,9 @@ def build_graph(config: Config, reporter: Reporter | None = None) -> BuildReport
     clock = time.perf_counter()
 
     target = config.artifacts_dir
-    staging = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    staging = staging_dir(target)
     try:
         with reporter.stage("Writing artifacts"):
-            if staging.exists():
-                shutil.rmtree(staging)
             artifact.save(staging)
             _write_tables(dataset, split, staging / TABLES_DIR)
         seconds["artifacts"] = time.perf_counter() - clock
@@ -169,7 +167,7 @@ def build_graph(config: Config, reporter: Reporter | None = None) -> BuildReport
             notes=[*dataset.notes, *carried],
         )
         _write_manifest(staging / MANIFEST, config, report)
-        _swap_into_place(staging, target)
+        swap_dir(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -265,17 +263,6 @@ def _build_digest(folder: Path) -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes() if path.exists() else b"\0missing")
     return digest.hexdigest()
-
-
-def _swap_into_place(staging: Path, target: Path) -> None:
-    """Replace ``target`` by ``staging`` with two renames (old copy removed last)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staging, target)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def load_artifact(folder: Path | str) -> GraphArtifact:

@@ -423,12 +423,11 @@ def add_items_command(
     import numpy as np
 
     from kgrec.serve.bundle import open_bundle
-    from kgrec.serve.new_items import add_items, load_added
+    from kgrec.serve.new_items import add_items
 
     _check_format(fmt, ("table", "json"))
     config = _config(config_path, artifacts)
     model = _checkpoint(config, checkpoint)
-    before = load_added(config.artifacts_dir)
     store = None
     if config.store.enabled and not no_db:
         from kgrec.errors import KgrecError
@@ -447,30 +446,27 @@ def add_items_command(
     finally:
         if store is not None:
             store.close()
-    new_ids = set(added.item_ids) - set(before.item_ids if before is not None else [])
-    rows: list[dict[str, Any]] = []
-    bundle = open_bundle(model, config.artifacts_dir) if model.exists() else None
-    for record in added.records:
-        if record["item_id"] not in new_ids:
-            continue
-        row: dict[str, Any] = {
+    rows: list[dict[str, Any]] = [
+        {
             "item_id": record["item_id"],
             "title": record["title"],
             "links": [link[2] for link in record["links"]],
         }
-        if bundle is not None:
-            index = bundle.item_index(record["item_id"])
-            trained = int(bundle.meta.get("num_trained_items", bundle.num_items))
-            items = np.asarray(bundle.item_embedding[:trained], dtype=np.float32)
-            vector = np.asarray(bundle.item_embedding[index], dtype=np.float32)
-            cosine = items @ vector / np.maximum(np.linalg.norm(items, axis=1), 1e-12)
-            near = np.argsort(-cosine, kind="stable")[:3]
+        for record in added.records
+    ]
+    bundle = open_bundle(model, config.artifacts_dir) if model.exists() else None
+    if bundle is not None:  # where each item landed: its nearest trained items by cosine
+        trained = int(bundle.meta.get("num_trained_items", bundle.num_items))
+        items = np.asarray(bundle.item_embedding[:trained], dtype=np.float32)  # [I, d]
+        items = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
+        for row in rows:
+            vector = np.asarray(bundle.item_embedding[bundle.item_index(row["item_id"])])
+            near = np.argsort(-(items @ vector), kind="stable")[:3]
             row["nearest"] = [bundle.titles[int(k)] for k in near]
-        rows.append(row)
     if fmt == "json":
         out = {
             "added": rows,
-            "total_added": len(added),
+            "total_added": added.meta["count"],
             "model_id": bundle.model_id if bundle is not None else None,
         }
         typer.echo(json.dumps(out, ensure_ascii=False))
@@ -479,7 +475,8 @@ def add_items_command(
     from rich.table import Table
 
     where = f"model {bundle.model_id}" if bundle is not None else "no trained model yet"
-    table = Table(title=f"added {len(rows)} item(s); {len(added)} added in all ({where})")
+    total = added.meta["count"]
+    table = Table(title=f"added {len(rows)} item(s); {total} added in all ({where})")
     for column in ("item", "title", "KG links", "placed next to"):
         table.add_column(column)
     for row in rows:

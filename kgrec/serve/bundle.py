@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,7 +35,8 @@ from typing import Any
 import numpy as np
 
 from kgrec.errors import KgrecError
-from kgrec.serve.new_items import added_stamp
+from kgrec.files import staging_dir, swap_dir
+from kgrec.serve.new_items import added_stamp, place_added
 
 FORMAT = 1
 SERVING_DIR = "serving"
@@ -190,14 +190,15 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
             titles = [_title(named.get(i), i) for i in item_ids]
 
     item_emb_np = item_emb.float().numpy().astype(np.float32)
-    item_emb_np, added_ids, added_titles = _with_added_items(artifacts_dir, item_emb_np, item_ids)
-    item_ids, titles = item_ids + added_ids, titles + added_titles
+    added, placed = place_added(artifacts_dir, item_ids, item_emb_np)  # kgrec add-items
+    added_ids = added.item_ids if added is not None else []
+    if added is not None:
+        item_emb_np = np.concatenate([item_emb_np, placed])
+        item_ids = item_ids + added_ids
+        titles = titles + [str(r["title"]) for r in added.records]
 
     target = serving_dir(checkpoint)
-    staging = target.parent / f".{SERVING_DIR}.tmp-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    staging.mkdir(parents=True)
+    staging = staging_dir(target)
     try:
         np.save(staging / "user_embedding.npy", user_emb.float().numpy().astype(np.float32))
         np.save(staging / "item_embedding.npy", item_emb_np)
@@ -222,58 +223,11 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
             "num_seen": int(cols.size),
         }
         _write_json(staging / "meta.json", meta)
-        old = target.parent / f".{SERVING_DIR}.old-{os.getpid()}"
-        if target.exists():
-            os.replace(target, old)
-        os.replace(staging, target)
-        if old.exists():
-            shutil.rmtree(old, ignore_errors=True)
+        swap_dir(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
-
-
-def _with_added_items(
-    artifacts_dir: Path, item_embedding: np.ndarray, item_ids: list[str]
-) -> tuple[np.ndarray, list[str], list[str]]:
-    """Append the items of ``kgrec add-items`` placed in this model's space (see
-    :mod:`kgrec.serve.new_items`): ``(item_embedding [I + n, d], added ids, added titles)``.
-    Added ids the catalogue has since gained (a rebuild with them) are left to the trained
-    item."""
-    import pandas as pd
-
-    from kgrec.build import TABLES_DIR
-    from kgrec.serve.new_items import AddedItems, load_added, place_items
-    from kgrec.text.features import load_features
-
-    added = load_added(artifacts_dir)
-    if added is None:
-        return item_embedding, [], []
-    known = set(item_ids)
-    keep = [k for k, r in enumerate(added.records) if r["item_id"] not in known]
-    if not keep:
-        return item_embedding, [], []
-    added = AddedItems([added.records[k] for k in keep], added.text[keep], added.meta)
-    x_dict, features_meta = load_features(artifacts_dir)
-    if added.meta.get("model_id") != features_meta["model_id"]:
-        raise KgrecError(
-            f"the added items in {artifacts_dir} were embedded with "
-            f"{added.meta.get('model_id')!r} but the item features with "
-            f"{features_meta['model_id']!r}: remove added_items/ and run kgrec add-items again"
-        )
-    triples = pd.read_parquet(
-        artifacts_dir / TABLES_DIR / "triples.parquet", columns=["head", "tail", "head_type"]
-    )
-    index = {item: k for k, item in enumerate(item_ids)}
-    item_entities: list[set[str]] = [set() for _ in item_ids]
-    heads = triples[triples["head_type"] == "item"]
-    for head, tail in zip(heads["head"].astype(str), heads["tail"].astype(str), strict=True):
-        if head in index:
-            item_entities[index[head]].add(tail)
-    placement = place_items(added, item_embedding, x_dict["item"].numpy(), item_entities)
-    stacked = np.concatenate([item_embedding, placement.embedding]).astype(np.float32)
-    return stacked, added.item_ids, [str(r["title"]) for r in added.records]
 
 
 def _title(value: Any, fallback: str) -> str:

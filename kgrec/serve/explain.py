@@ -612,13 +612,6 @@ def _with_added_links(triples: Any, folder: FilePath) -> Any:
     from kgrec.serve.new_items import load_added
 
     added = load_added(folder)
-    if added is None:
+    if added is None or not len(links := added.triples()):
         return triples
-    rows = [
-        {"head": r["item_id"], "relation": rel, "tail": e, "head_type": ITEM, "tail_type": t}
-        for r in added.records
-        for rel, t, e in r["links"]
-    ]
-    if not rows:
-        return triples
-    return pd.concat([triples, pd.DataFrame(rows)], ignore_index=True)
+    return pd.concat([triples, links], ignore_index=True)

@@ -36,7 +36,6 @@ Reading and placing use numpy only.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -46,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from kgrec.errors import KgrecError, Problem, ValidationError
+from kgrec.files import staging_dir, swap_dir
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,6 +82,18 @@ class AddedItems:
 
     def __len__(self) -> int:
         return len(self.records)
+
+    def triples(self) -> pd.DataFrame:
+        """The items' KG links as contract triples (``head``, ``relation``, ``tail``,
+        ``head_type``, ``tail_type``), one row per link."""
+        import pandas as pd
+
+        rows = [
+            (r["item_id"], relation, entity, "item", entity_type)
+            for r in self.records
+            for relation, entity_type, entity in r["links"]
+        ]
+        return pd.DataFrame(rows, columns=["head", "relation", "tail", "head_type", "tail_type"])
 
 
 @dataclass(frozen=True)
@@ -128,16 +140,20 @@ def load_added(artifacts_dir: Path | str) -> AddedItems | None:
 
 
 def read_new_items(
-    items_path: Path, triples_path: Path | None, artifacts_dir: Path
+    items_path: Path,
+    triples_path: Path | None,
+    artifacts_dir: Path,
+    previous: AddedItems | None,
+    entities: pd.DataFrame,
 ) -> tuple[pd.DataFrame, dict[str, list[tuple[str, str, str]]], dict[str, str]]:
-    """Read and check the new items and their KG links.
+    """Read and check the new items and their KG links against the artifact's catalogue,
+    the ``previous`` additions and its ``entities`` table.
 
     Returns ``(items indexed by item_id, {item_id: [(relation, entity_type, entity_id)]},
     {item_id: "file:line"})``. Every problem (missing column, empty or duplicate id, an id the
     catalogue or an earlier add already has, a triple whose head is not a new item or whose
     tail is not a known entity) is reported with its file, line and field.
     """
-    import pandas as pd
 
     from kgrec.data.contract import read_table
     from kgrec.data.mapping import IdMap
@@ -157,7 +173,6 @@ def read_new_items(
         )
     id_map = IdMap.load(artifacts_dir / "id_maps.parquet")
     known = set(map(str, id_map.ids["item"]))
-    previous = load_added(artifacts_dir)
     earlier = set(previous.item_ids) if previous is not None else set()
     seen: dict[str, int] = {}
     for row, raw in enumerate(frame["item_id"].tolist()):
@@ -184,7 +199,6 @@ def read_new_items(
     frame = frame.assign(item_id=frame["item_id"].astype(str).str.strip()).set_index("item_id")
     sources = {i: f"{items_path}:{line}" for i, line in seen.items()}
 
-    entities = pd.read_parquet(artifacts_dir / "tables" / "entities.parquet")
     entity_type = dict(zip(entities["entity_id"].astype(str), entities["type"], strict=True))
     links: dict[str, list[tuple[str, str, str]]] = {i: [] for i in frame.index}
     _links_from_columns(frame, entities, artifacts_dir, links)
@@ -281,7 +295,8 @@ def add_items(
     encoder: Encoder | None = None,
     store: GraphStore | None = None,
 ) -> AddedItems:
-    """Check, render, embed and store new items (see the module docstring); returns all added.
+    """Check, render, embed and store new items (see the module docstring); returns the items
+    of this call (``meta["count"]``: all added so far).
 
     With ``store`` the new items and their KG links are also upserted into the graph
     database (before ``added_items/`` is written: a failure there leaves the folder as it
@@ -298,51 +313,52 @@ def add_items(
     from kgrec.text.features import item_texts, load_features, require_same_model
 
     artifacts_dir = Path(artifacts_dir)
+    previous = load_added(artifacts_dir)
+    entities = pd.read_parquet(artifacts_dir / "tables" / "entities.parquet")
     frame, links, sources = read_new_items(
-        Path(items_path), Path(triples_path) if triples_path else None, artifacts_dir
+        Path(items_path),
+        Path(triples_path) if triples_path else None,
+        artifacts_dir,
+        previous,
+        entities,
     )
     _, features_meta = load_features(artifacts_dir)
     if encoder is None:
         encoder = TextEncoder.from_config(feature_config)
     require_same_model(encoder, features_meta)
-    entities = pd.read_parquet(artifacts_dir / "tables" / "entities.parquet")
-    names = entities["name"] if "name" in entities else entities["entity_id"]
-    entity_name = dict(zip(entities["entity_id"], names.fillna(entities["entity_id"]), strict=True))
-    triples = pd.DataFrame(
-        [
-            {"head": i, "relation": r, "tail": e, "head_type": "item", "tail_type": t}
-            for i, item_links in links.items()
-            for r, t, e in item_links
-        ],
-        columns=["head", "relation", "tail", "head_type", "tail_type"],
-    )
-    texts = item_texts(frame, triples, entity_name)
-    vectors = encoder.encode(texts).numpy().astype(np.float32)  # [n, text_dim]
 
-    previous = load_added(artifacts_dir)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     titles = frame["title"] if "title" in frame else pd.Series(frame.index, index=frame.index)
-    records = list(previous.records) if previous is not None else []
-    records += [
+    records = [
         {
             "item_id": item_id,
             "title": _text(titles.get(item_id), item_id),
-            "text": text,
             "links": [list(link) for link in links[item_id]],
             "source": sources[item_id],
             "added": now,
         }
-        for item_id, text in zip(frame.index, texts, strict=True)
+        for item_id in frame.index
     ]
-    text = vectors if previous is None else np.concatenate([previous.text, vectors])
-    meta = {"format": FORMAT, "model_id": encoder.model_id, "count": len(records)}
+    names = entities["name"] if "name" in entities else entities["entity_id"]
+    entity_name = dict(zip(entities["entity_id"], names.fillna(entities["entity_id"]), strict=True))
+    linked = AddedItems(records, np.empty((len(records), 0), dtype=np.float32), {})
+    texts = item_texts(frame, linked.triples(), entity_name)
+    for record, text in zip(records, texts, strict=True):
+        record["text"] = text
+    vectors = encoder.encode(texts).numpy().astype(np.float32)  # [n, text_dim]
+
+    count = len(records) + (len(previous) if previous is not None else 0)
+    meta = {"format": FORMAT, "model_id": encoder.model_id, "count": count}
+    fresh = AddedItems(records, vectors, meta)
     if store is not None:
         from kgrec.store.payload import upsert_payload
 
-        fresh = AddedItems(records[len(records) - len(frame) :], vectors, meta)
         upsert_payload(store, added_graph(fresh, set(), None))
-    _write(added_dir(artifacts_dir), records, text, meta)
-    return AddedItems(records, text, meta)
+    if previous is not None:
+        records = [*previous.records, *records]
+        vectors = np.concatenate([previous.text, vectors])
+    _write(added_dir(artifacts_dir), records, vectors, meta)
+    return fresh
 
 
 def added_graph(
@@ -393,22 +409,16 @@ def _text(value: Any, fallback: str) -> str:
 
 def _write(target: Path, records: list[dict[str, Any]], text: np.ndarray, meta: dict) -> None:
     """Replace ``target`` atomically with the three files."""
-    staging = target.parent / f".{target.name}.tmp-{os.getpid()}"
-    old = target.parent / f".{target.name}.old-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging = staging_dir(target)
     try:
         np.save(staging / "text.npy", text.astype(np.float32))
         (staging / "items.json").write_text(
             json.dumps(records, ensure_ascii=False, indent=1), encoding="utf-8"
         )
         (staging / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-        if target.exists():
-            os.replace(target, old)
-        os.replace(staging, target)
+        swap_dir(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def place_items(
@@ -500,3 +510,53 @@ def place_items(
         ordered = [int(i) for indices, _ in estimates for i in indices]
         anchors.append(list(dict.fromkeys(ordered))[:5])
     return Placement(out, anchors)
+
+
+def item_entities(artifacts_dir: Path | str, item_ids: list[str]) -> list[set[str]]:
+    """Per trained item (in ``item_ids`` order), the ids of the entities it links to."""
+    import pandas as pd
+
+    triples = pd.read_parquet(
+        Path(artifacts_dir) / "tables" / "triples.parquet", columns=["head", "tail", "head_type"]
+    )
+    index = {item: k for k, item in enumerate(item_ids)}
+    linked: list[set[str]] = [set() for _ in item_ids]
+    heads = triples[triples["head_type"] == "item"]
+    for head, tail in zip(heads["head"].astype(str), heads["tail"].astype(str), strict=True):
+        if head in index:
+            linked[index[head]].add(tail)
+    return linked
+
+
+def place_added(
+    artifacts_dir: Path | str, item_ids: list[str], item_embedding: np.ndarray
+) -> tuple[AddedItems | None, np.ndarray]:
+    """The added items of ``artifacts_dir`` placed among a model's trained items.
+
+    Args:
+        item_ids: The trained items, ``[I]``; added ids among them (a rebuild gave them
+            interactions) are left to the trained item.
+        item_embedding: Their embeddings ``[I, d]``.
+
+    Returns:
+        The added items still to place (``None`` when there are none) and their embeddings
+        ``[n, d]``.
+    """
+    from kgrec.text.features import load_features
+
+    added = load_added(artifacts_dir)
+    known = set(item_ids)
+    keep = [k for k, r in enumerate(added.records) if r["item_id"] not in known] if added else []
+    if added is None or not keep:
+        return None, np.empty((0, item_embedding.shape[1]), dtype=np.float32)
+    added = AddedItems([added.records[k] for k in keep], added.text[keep], added.meta)
+    x_dict, features_meta = load_features(artifacts_dir)
+    if added.meta.get("model_id") != features_meta["model_id"]:
+        raise KgrecError(
+            f"the added items in {artifacts_dir} were embedded with "
+            f"{added.meta.get('model_id')!r} but the item features with "
+            f"{features_meta['model_id']!r}: remove added_items/ and run kgrec add-items again"
+        )
+    entities = item_entities(artifacts_dir, item_ids)
+    placement = place_items(added, item_embedding, x_dict["item"].numpy(), entities)
+    return added, placement.embedding

@@ -9,22 +9,18 @@ graph, and a failed load leaves the live graph untouched.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
-
-import pandas as pd
 
 from kgrec.errors import StoreError
 from kgrec.store.base import (
     GraphCounts,
     GraphPayload,
-    NodeSet,
     Progress,
     QueryResult,
-    RelationshipSet,
     check_identifier,
 )
+from kgrec.store.payload import node_batches, relationship_batches, relationship_query
 from kgrec.store.queries import load_query
 
 RECOMMENDED = "RECOMMENDED"
@@ -74,18 +70,13 @@ class FalkorDBStore:
                 _run(graph, load_query("schema/node_index", label=label))
             for node_set in payload.nodes:
                 query = load_query("load/upsert_nodes", label=node_set.label)
-                for rows in _node_batches(node_set, batch_size):
+                for rows in node_batches(node_set, batch_size):
                     _run(graph, query, {"rows": rows})
                     if progress:
                         progress(len(rows))
             for rel_set in payload.relationships:
-                query = load_query(
-                    "load/upsert_relationships",
-                    source=rel_set.source_label,
-                    target=rel_set.target_label,
-                    type=rel_set.type,
-                )
-                for rows in _relationship_batches(rel_set, batch_size):
+                query = relationship_query("load/upsert_relationships", rel_set)
+                for rows in relationship_batches(rel_set, batch_size):
                     _run(graph, query, {"rows": rows})
                     if progress:
                         progress(len(rows))
@@ -211,52 +202,6 @@ def _count_diff(expected: GraphCounts, got: GraphCounts) -> str:
             if want.get(key, 0) != have.get(key, 0):
                 diffs.append(f"{key} {kind}: expected {want.get(key, 0)}, got {have.get(key, 0)}")
     return "; ".join(diffs) or "none"
-
-
-def _columns(frame: pd.DataFrame, skip: tuple[str, ...]) -> dict[str, list[Any]]:
-    """Property columns as lists of plain Python values, ``None`` for missing."""
-    out = {}
-    for column in frame.columns:
-        if column in skip:
-            continue
-        values = frame[column].astype(object).where(frame[column].notna(), None).tolist()
-        out[str(column)] = [_native(v) for v in values]
-    return out
-
-
-def _native(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalar
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _props(columns: dict[str, list[Any]], i: int) -> dict[str, Any]:
-    return {k: v[i] for k, v in columns.items() if v[i] is not None}
-
-
-def _node_batches(node_set: NodeSet, size: int) -> Iterator[list[dict[str, Any]]]:
-    frame = node_set.frame
-    ids = frame["id"].astype(str).tolist()
-    columns = _columns(frame, ("id",))
-    for start in range(0, len(ids), size):
-        yield [
-            {"id": ids[i], "props": _props(columns, i)}
-            for i in range(start, min(start + size, len(ids)))
-        ]
-
-
-def _relationship_batches(rel_set: RelationshipSet, size: int) -> Iterator[list[dict[str, Any]]]:
-    frame = rel_set.frame
-    sources = frame["source"].astype(str).tolist()
-    targets = frame["target"].astype(str).tolist()
-    columns = _columns(frame, ("source", "target"))
-    for start in range(0, len(sources), size):
-        yield [
-            {"source": sources[i], "target": targets[i], "props": _props(columns, i)}
-            for i in range(start, min(start + size, len(sources)))
-        ]
 
 
 def _plain(value: Any) -> Any:

@@ -15,7 +15,8 @@ from typing import Any
 
 from kgrec.errors import StoreError
 from kgrec.store.base import GraphCounts, GraphPayload, Progress, QueryResult
-from kgrec.store.falkordb import _count_diff, _node_batches, _relationship_batches
+from kgrec.store.falkordb import _count_diff
+from kgrec.store.payload import node_batches, relationship_batches, relationship_query
 from kgrec.store.queries import load_query
 
 
@@ -57,18 +58,13 @@ class Neo4jStore:
         ):
             for node_set in payload.nodes:
                 query = load_query("load/upsert_nodes", label=node_set.label)
-                for rows in _node_batches(node_set, batch_size):
+                for rows in node_batches(node_set, batch_size):
                     tx.run(query, rows=rows).consume()
                     if progress:
                         progress(len(rows))
             for rel_set in payload.relationships:
-                query = load_query(
-                    "load/upsert_relationships",
-                    source=rel_set.source_label,
-                    target=rel_set.target_label,
-                    type=rel_set.type,
-                )
-                for rows in _relationship_batches(rel_set, batch_size):
+                query = relationship_query("load/upsert_relationships", rel_set)
+                for rows in relationship_batches(rel_set, batch_size):
                     tx.run(query, rows=rows).consume()
                     if progress:
                         progress(len(rows))

@@ -1,4 +1,5 @@
-"""Turn a validated dataset into the property graph the store holds.
+"""Turn a validated dataset into the property graph the store holds, and into the rows of the
+``cypher/load/`` upserts every backend runs.
 
 ``(:User)-[:INTERACTED {rating, timestamp, split}]->(:Item)`` for every interaction (all
 splits: the database is the record; ``split`` says which), and one relationship type per
@@ -7,6 +8,10 @@ written as empty strings.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,6 +82,65 @@ def payload_from_dataset(dataset: Dataset, split: pd.Series) -> GraphPayload:
     return GraphPayload(nodes=tuple(nodes), relationships=tuple(relationships))
 
 
+def relationship_query(name: str, rel_set: RelationshipSet) -> str:
+    """``cypher/<name>.cypher`` with the labels and type of ``rel_set`` filled in."""
+    from kgrec.store.queries import load_query
+
+    return load_query(
+        name, source=rel_set.source_label, target=rel_set.target_label, type=rel_set.type
+    )
+
+
+def node_batches(node_set: NodeSet, size: int) -> Iterator[list[dict[str, Any]]]:
+    """Rows for ``load/upsert_nodes``: ``[{id, props}]``, ``size`` at a time (no ``None``
+    property values)."""
+    frame = node_set.frame
+    ids = frame["id"].astype(str).tolist()
+    columns = _columns(frame, ("id",))
+    for start in range(0, len(ids), size):
+        yield [
+            {"id": ids[i], "props": _props(columns, i)}
+            for i in range(start, min(start + size, len(ids)))
+        ]
+
+
+def relationship_batches(rel_set: RelationshipSet, size: int) -> Iterator[list[dict[str, Any]]]:
+    """Rows for ``load/upsert_relationships``: ``[{source, target, props}]``, ``size`` at a
+    time."""
+    frame = rel_set.frame
+    sources = frame["source"].astype(str).tolist()
+    targets = frame["target"].astype(str).tolist()
+    columns = _columns(frame, ("source", "target"))
+    for start in range(0, len(sources), size):
+        yield [
+            {"source": sources[i], "target": targets[i], "props": _props(columns, i)}
+            for i in range(start, min(start + size, len(sources)))
+        ]
+
+
+def _columns(frame: pd.DataFrame, skip: tuple[str, ...]) -> dict[str, list[Any]]:
+    """Property columns as lists of plain Python values, ``None`` for missing."""
+    out = {}
+    for column in frame.columns:
+        if column in skip:
+            continue
+        values = frame[column].astype(object).where(frame[column].notna(), None).tolist()
+        out[str(column)] = [_native(v) for v in values]
+    return out
+
+
+def _native(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalar
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _props(columns: dict[str, list[Any]], i: int) -> dict[str, Any]:
+    return {k: v[i] for k, v in columns.items() if v[i] is not None}
+
+
 def upsert_payload(store: GraphStore, payload: GraphPayload, batch_size: int = 5000) -> None:
     """Add ``payload`` to the live graph with the idempotent upserts of ``cypher/load/``
     (nodes first). Unlike :meth:`GraphStore.load` nothing else is replaced; every
@@ -91,36 +155,17 @@ def upsert_payload(store: GraphStore, payload: GraphPayload, batch_size: int = 5
 
     for node_set in payload.nodes:
         query = load_query("load/upsert_nodes", label=node_set.label)
-        frame = node_set.frame
-        props = [c for c in frame.columns if c != "id"]
-        for start in range(0, len(frame), batch_size):
-            part = frame.iloc[start : start + batch_size]
-            rows = [
-                {"id": str(row["id"]), "props": {c: row[c] for c in props if pd.notna(row[c])}}
-                for _, row in part.iterrows()
-            ]
+        for rows in node_batches(node_set, batch_size):
             store.query(query, {"rows": rows}, write=True)
     for rel_set in payload.relationships:
-        query = load_query(
-            "load/upsert_relationships",
-            source=rel_set.source_label,
-            target=rel_set.target_label,
-            type=rel_set.type,
-        )
-        count = load_query(
-            "load/count_relationships",
-            source=rel_set.source_label,
-            target=rel_set.target_label,
-            type=rel_set.type,
-        )
-        rows = [
-            {"source": str(s), "target": str(t), "props": {}}
-            for s, t in zip(rel_set.frame["source"], rel_set.frame["target"], strict=True)
-        ]
-        store.query(query, {"rows": rows}, write=True)
-        found = store.query(count, {"rows": rows}).rows
-        if not found or int(found[0][0]) != len(rows):
-            raise StoreError(
-                f"only {found[0][0] if found else 0} of {len(rows)} {rel_set.type} "
-                "relationships found both endpoints in the graph database"
-            )
+        query = relationship_query("load/upsert_relationships", rel_set)
+        count = relationship_query("load/count_relationships", rel_set)
+        for rows in relationship_batches(rel_set, batch_size):
+            store.query(query, {"rows": rows}, write=True)
+            found = store.query(count, {"rows": rows}).rows
+            linked = int(found[0][0]) if found else 0
+            if linked != len(rows):
+                raise StoreError(
+                    f"only {linked} of {len(rows)} {rel_set.type} relationships found both "
+                    "endpoints in the graph database"
+                )

@@ -16,7 +16,6 @@ lost (they are recomputed next time).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from kgrec.files import save_torch
 from kgrec.text.encoder import Encoder, Progress
 
 
@@ -96,14 +96,7 @@ class EmbeddingCache:
             "keys": torch.frombuffer(bytearray(b"".join(all_keys)), dtype=torch.uint8).view(-1, 32),
             "vectors": stacked.float().contiguous(),
         }
-        path = self.file(model_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
-            torch.save(payload, tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        save_torch(payload, self.file(model_id))
 
 
 def embed_with_cache(

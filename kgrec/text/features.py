@@ -24,7 +24,6 @@ atomically; :func:`load_features` reads it back (``weights_only=True``)::
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from kgrec.config import FeatureConfig
 from kgrec.errors import KgrecError
+from kgrec.files import save_torch
 from kgrec.progress import Reporter
 
 if TYPE_CHECKING:
@@ -220,7 +220,6 @@ def compute_features(
         encoder: Overrides the :class:`~kgrec.text.encoder.TextEncoder` built from
             ``feature_config`` (tests pass a :class:`~kgrec.text.encoder.HashingEncoder`).
     """
-    import torch
 
     from kgrec.data.hetero import ID_MAP_FILE
     from kgrec.data.mapping import IdMap
@@ -260,12 +259,7 @@ def compute_features(
         "x_dict": x_dict,
     }
     path = features_path(folder)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    save_torch(payload, path)
     return FeatureReport(
         path=str(path),
         model_id=encoder.model_id,

@@ -23,7 +23,6 @@ Writes are atomic: a temporary file in the same folder, then ``os.replace``.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ import torch
 from torch import Tensor
 
 from kgrec.errors import KgrecError
+from kgrec.files import save_torch
 from kgrec.nn.model import KGRec
 
 FORMAT = 1
@@ -91,14 +91,7 @@ def save_checkpoint(
         "extra": extra or {},
         "versions": library_versions(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    save_torch(payload, path)
     return path
 
 

@@ -130,7 +130,8 @@ def test_add_items_links_genres_by_name_and_keeps_earlier_additions(
     second.write_text("item_id,title\nn0003,Quiet Days\n", encoding="utf-8")
     triples = tmp_path / "links.csv"
     triples.write_text("head,relation,tail\nn0003,has_genre,genre:drama\n", encoding="utf-8")
-    add_items(second, demo, config.features, triples, encoder=HashingEncoder(32))
+    more = add_items(second, demo, config.features, triples, encoder=HashingEncoder(32))
+    assert more.item_ids == ["n0003"] and more.meta["count"] == 3  # this call's items
     stored = load_added(demo)
     assert stored is not None and stored.item_ids == ["n0001", "n0002", "n0003"]
     assert stored.records[2]["links"] == [["has_genre", "genre", "genre:drama"]]
