@@ -42,6 +42,10 @@ ConfigOption = typer.Option(
     exists=False,
     dir_okay=False,
 )
+ArtifactsOption = typer.Option(None, "--artifacts", help="Artifact folder.")
+CheckpointOption = typer.Option(
+    None, "--checkpoint", help="Model (default: <artifacts>/model/model.pt)."
+)
 
 
 def load_cli_config(path: Path | None, overrides: dict[str, Any]) -> Config:

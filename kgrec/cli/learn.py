@@ -9,7 +9,12 @@ from typing import Any
 import typer
 
 from kgrec.cli.apps import app
-from kgrec.cli.common import ConfigOption, friendly_errors, load_cli_config
+from kgrec.cli.common import (
+    ArtifactsOption,
+    ConfigOption,
+    friendly_errors,
+    load_cli_config,
+)
 
 MODEL_DIR = "model"
 """Default checkpoint folder inside the artifacts folder."""
@@ -19,7 +24,7 @@ MODEL_DIR = "model"
 @friendly_errors
 def embed_command(
     config_path: Path | None = ConfigOption,
-    artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder."),
+    artifacts: Path | None = ArtifactsOption,
     model: str | None = typer.Option(
         None, "--model", help="'default' (all-MiniLM-L6-v2), a Hugging Face id or a local path."
     ),
@@ -64,7 +69,7 @@ def embed_command(
 @friendly_errors
 def train_command(
     config_path: Path | None = ConfigOption,
-    artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder."),
+    artifacts: Path | None = ArtifactsOption,
     out: Path | None = typer.Option(
         None, "--out", help="Checkpoint folder (default: <artifacts>/model)."
     ),
@@ -144,7 +149,7 @@ def train_command(
 @friendly_errors
 def evaluate_command(
     config_path: Path | None = ConfigOption,
-    artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder."),
+    artifacts: Path | None = ArtifactsOption,
     checkpoint: Path | None = typer.Option(
         None, "--checkpoint", help="Model to evaluate (default: <artifacts>/model/model.pt)."
     ),

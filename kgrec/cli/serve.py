@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from kgrec.cli.apps import app
-from kgrec.cli.common import ConfigOption, friendly_errors, load_cli_config
+from kgrec.cli.common import (
+    ArtifactsOption,
+    CheckpointOption,
+    ConfigOption,
+    friendly_errors,
+    load_cli_config,
+)
 
 if TYPE_CHECKING:
     from kgrec.config import Config
@@ -77,10 +83,8 @@ def recommend_command(
     record: bool = typer.Option(
         False, "--record", help="Record the served lists in the graph database."
     ),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Model (default: <artifacts>/model/model.pt)."
-    ),
-    artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder."),
+    checkpoint: Path | None = CheckpointOption,
+    artifacts: Path | None = ArtifactsOption,
     config_path: Path | None = ConfigOption,
 ) -> None:
     """Recommend the top-k unseen items for a user (or for every user of a file).
@@ -284,10 +288,8 @@ def explain_command(
     served_only: bool = typer.Option(
         False, "--served", help="Answer from the recorded RECOMMENDED relationships."
     ),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Model (default: <artifacts>/model/model.pt)."
-    ),
-    artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder."),
+    checkpoint: Path | None = CheckpointOption,
+    artifacts: Path | None = ArtifactsOption,
     config_path: Path | None = ConfigOption,
 ) -> None:
     """Explain why an item suits a user: graph paths (at most 3 hops) ranked by the model.
@@ -392,10 +394,8 @@ def add_items_command(
     no_db: bool = typer.Option(
         False, "--no-db", help="Do not write the items into the graph database."
     ),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Model (default: <artifacts>/model/model.pt)."
-    ),
-    artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder."),
+    checkpoint: Path | None = CheckpointOption,
+    artifacts: Path | None = ArtifactsOption,
     config_path: Path | None = ConfigOption,
 ) -> None:
     """Add items that have only text and attributes; recommendable at once, no retraining.
