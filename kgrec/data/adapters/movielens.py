@@ -113,6 +113,13 @@ def _value_triples(
     )
 
 
+def _occupation_triples(users: pd.DataFrame, path: Path, lines: np.ndarray) -> tuple[Table, Table]:
+    """``user -has_occupation-> occupation:<name>`` triples and the occupation entities."""
+    return _value_triples(
+        users["user_id"], users["occupation"], "has_occupation", "occupation", "user", path, lines
+    )
+
+
 # ------------------------------------------------------------------------------- ml-100k
 
 
@@ -169,15 +176,7 @@ def read_ml100k(folder: Path, *, kg_path: Path | None = None) -> DatasetTables:
         user_path, ["user_id", "age", "gender", "occupation", "zip_code"], "|", encoding="latin-1"
     )
     users = users.apply(lambda column: column.str.strip())
-    occupation_triples, occupation_entities = _value_triples(
-        users["user_id"],
-        users["occupation"],
-        "has_occupation",
-        "occupation",
-        "user",
-        user_path,
-        user_lines,
-    )
+    occupation_triples, occupation_entities = _occupation_triples(users, user_path, user_lines)
     triples = [genre_triples, occupation_triples]
     entities = [genre_entities, occupation_entities]
     notes: list[str] = []
@@ -364,15 +363,7 @@ def read_ml1m(folder: Path) -> DatasetTables:
         ]
         raise too_many_problems(user_path, problems, len(bad))
     users["occupation"] = np.asarray(ML1M_OCCUPATIONS, dtype=object)[codes.astype(int)]
-    occupation_triples, occupation_entities = _value_triples(
-        users["user_id"],
-        users["occupation"],
-        "has_occupation",
-        "occupation",
-        "user",
-        user_path,
-        user_lines,
-    )
+    occupation_triples, occupation_entities = _occupation_triples(users, user_path, user_lines)
     return DatasetTables(
         interactions=raw_table("interactions", inter, rating_path, inter_lines),
         items=raw_table("items", items, movie_path, movie_lines),
