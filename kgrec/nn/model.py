@@ -133,10 +133,19 @@ class NodeEmbeddings:
 class _Graph:
     """The edge_index_dict as normalised sparse adjacencies (``adj_t``: rows = destinations)."""
 
-    key: tuple[Any, ...]
+    key: tuple[tuple[EdgeType, Tensor], ...]  # the edge tensors themselves, kept alive
     user_adj_t: Tensor  # [num_users, num_items], 1/sqrt(d_u d_i)
     item_adj_t: Tensor  # [num_items, num_users], its transpose
     kg_adj_t: list[tuple[int, str, str, Tensor, Tensor]]  # (rel, src, dst, adj_t, adj)
+
+
+def _same_edges(
+    a: tuple[tuple[EdgeType, Tensor], ...], b: tuple[tuple[EdgeType, Tensor], ...]
+) -> bool:
+    """Whether two ``edge_index_dict`` snapshots hold the very same tensors (by identity)."""
+    return len(a) == len(b) and all(
+        ka == kb and va is vb for (ka, va), (kb, vb) in zip(a, b, strict=True)
+    )
 
 
 def _sparse(edge_index: Tensor, weight: Tensor, num_dst: int, num_src: int) -> Tensor:
@@ -287,11 +296,10 @@ class KGRec(nn.Module):
 
     def _prepare(self, edge_index_dict: Mapping[EdgeType, Tensor]) -> _Graph:
         """Build (and cache) the normalised sparse adjacencies of the graph."""
-        key = tuple(
-            (e, v.data_ptr(), tuple(v.shape), str(v.device))
-            for e, v in sorted(edge_index_dict.items())
-        )
-        if self._graph is not None and self._graph.key == key:
+        key = tuple(sorted(edge_index_dict.items(), key=lambda kv: kv[0]))
+        # Identity, not memory address: the cache keeps the tensors, so a freed-and-reused
+        # address can never be mistaken for the cached graph.
+        if self._graph is not None and _same_edges(self._graph.key, key):
             return self._graph
         device = self.relation_emb.device
         num_users, num_items = self.num_nodes[USER], self.num_nodes[ITEM]

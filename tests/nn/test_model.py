@@ -131,3 +131,25 @@ def test_model_args_rebuild() -> None:
     clone = KGRec(**model.model_args)
     assert clone.model_args == model.model_args
     assert sum(p.numel() for p in clone.parameters()) == sum(p.numel() for p in model.parameters())
+
+
+def test_adjacency_cache_is_keyed_on_identity_not_address() -> None:
+    """New edges at the same memory address (a freed buffer reused) are never a cache hit."""
+    num_nodes = {"user": 3, "item": 4}
+    edge_type = ("user", "interacts", "item")
+    model = KGRec(num_nodes, [edge_type], embedding_dim=8, num_layers=1)
+    model.eval()
+    buffer = torch.tensor([[0, 1, 2], [0, 1, 2]])
+    with torch.no_grad():
+        before = model({edge_type: buffer})["user"].clone()
+        buffer.copy_(torch.tensor([[0, 1, 2], [3, 3, 3]]))  # same address, same shape
+        reused = buffer.view(2, 3)  # a different tensor object over that memory
+        assert reused.data_ptr() == buffer.data_ptr()
+        after = model({edge_type: reused})["user"]
+        fresh = KGRec(num_nodes, [edge_type], embedding_dim=8, num_layers=1)
+        fresh.load_state_dict(model.state_dict())
+        fresh.eval()
+        expected = fresh({edge_type: torch.tensor([[0, 1, 2], [3, 3, 3]])})["user"]
+    # every user now reaches only item 3: the embeddings must follow the new edges
+    assert not torch.allclose(before[0], after[0])
+    assert torch.allclose(after, expected)
