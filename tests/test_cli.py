@@ -118,6 +118,43 @@ def test_cypher_param_must_be_key_value() -> None:
     assert "key=value" in result.output
 
 
+@pytest.mark.parametrize(
+    ("pairs", "expected"),
+    [
+        (["user=196"], {"user": "196"}),
+        (["genre=genre:drama", "limit:int=5"], {"genre": "genre:drama", "limit": 5}),
+        (["x:float=0.5", "y:bool=TRUE", "z:str=007"], {"x": 0.5, "y": True, "z": "007"}),
+        (['ids:json=["1", 2]', "since:json=null"], {"ids": ["1", 2], "since": None}),
+        (["eq=a=b"], {"eq": "a=b"}),
+    ],
+)
+def test_parameters_are_strings_unless_typed(pairs: list[str], expected: dict[str, object]) -> None:
+    from kgrec.cli.common import parse_params
+
+    assert parse_params(pairs) == expected
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        ("limit:int=five", "'five' is not an int"),
+        ("x:float=nan", "is not a float"),
+        ("b:bool=yes", "is not a bool"),
+        ("j:json=[1,", "is not a json"),
+        ("limit:integer=5", "unknown type 'integer'"),
+    ],
+)
+def test_ill_typed_parameters_are_refused_before_the_database(
+    pair: str, message: str, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        app, ["cypher", "run", "RETURN $x", "-p", pair], env={"KGREC_HOME": str(tmp_path)}
+    )
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "falkordb").exists()
+
+
 def test_cypher_list_names_every_library_query() -> None:
     result = runner.invoke(app, ["cypher", "list", "-f", "json"])
     assert result.exit_code == 0, result.output
@@ -153,3 +190,24 @@ def test_cypher_run_library_query_on_the_demo_graph(falkordb_home: Path) -> None
     syntax = runner.invoke(app, ["cypher", "run", "MATCH (n RETURN n"], env=env)
     assert syntax.exit_code == 3
     assert "rejected the query" in syntax.output
+    typed = "RETURN $x AS x, typeOf($x) AS type"
+    for pair, expected in (("x=0042", ["0042", "String"]), ("x:int=42", [42, "Integer"])):
+        got = runner.invoke(app, ["cypher", "run", typed, "-p", pair, "-f", "json"], env=env)
+        assert got.exit_code == 0, got.output
+        assert list(json.loads(got.stdout)[0].values()) == expected
+
+
+def test_cypher_run_warns_before_a_count_the_engine_gets_wrong(falkordb_home: Path) -> None:
+    env = {"KGREC_HOME": str(falkordb_home)}
+    built = runner.invoke(app, ["build-graph", "--artifacts", str(falkordb_home / "a")], env=env)
+    assert built.exit_code == 0, built.output
+    naive = "MATCH (u:User)-[:INTERACTED]->(:Item)-[:HAS_GENRE]->(g:Genre) RETURN count(*) AS n"
+    careful = naive.replace("[:INTERACTED]", "[r:INTERACTED]").replace("count(*)", "count(r)")
+    warned = runner.invoke(app, ["cypher", "run", naive, "-f", "json"], env=env)
+    right = runner.invoke(app, ["cypher", "run", careful, "-f", "json"], env=env)
+    assert warned.exit_code == right.exit_code == 0, warned.output + right.output
+    assert warned.stderr.startswith("warning: FalkorDB 4.16") and warned.stderr.count("\n") == 1
+    assert right.stderr == ""
+    assert json.loads(warned.stdout)[0]["n"] < json.loads(right.stdout)[0]["n"]
+    library = runner.invoke(app, ["cypher", "run", "interactions_per_genre"], env=env)
+    assert library.exit_code == 0 and library.stderr == ""

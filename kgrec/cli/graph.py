@@ -9,7 +9,14 @@ from typing import Any
 import typer
 
 from kgrec.cli.apps import app, cypher_app, db_app
-from kgrec.cli.common import ConfigOption, friendly_errors, load_cli_config, print_result
+from kgrec.cli.common import (
+    PARAM_HELP,
+    ConfigOption,
+    friendly_errors,
+    load_cli_config,
+    parse_params,
+    print_result,
+)
 
 
 @app.command("build-graph")
@@ -226,53 +233,50 @@ def cypher_run(
     query: str = typer.Argument(
         ..., help="A library query name (kgrec cypher list), a .cypher file, or Cypher text."
     ),
-    param: list[str] = typer.Option(
-        [], "--param", "-p", help="Query parameter key=value (repeatable); values parse as JSON."
-    ),
+    param: list[str] = typer.Option([], "--param", "-p", help=PARAM_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
     write: bool = typer.Option(False, "--write", help="Allow the query to modify the graph."),
     config_path: Path | None = ConfigOption,
 ) -> None:
     """Run a Cypher query (read-only unless --write) and print its rows.
 
-    Values are passed as parameters ($name in the query), never pasted into the text. Library
-    queries check their parameters (missing, unknown, wrong type) before anything is sent.
+    Values are passed as parameters ($name in the query), never pasted into the text: strings
+    unless typed (-p limit:int=5). Library queries check their parameters (missing, unknown,
+    wrong type) before anything is sent. On FalkorDB a query whose count(*) the engine gets
+    wrong (a multi-hop pattern whose middle nothing uses) draws a one-line warning on stderr
+    before it runs; see the README's count(*) caveat.
+
+    The examples use MovieLens 100K: export KGREC_CONFIG=configs/ml-100k.yaml and load it
+    once with kgrec build-graph.
 
     Examples:
 
-      kgrec cypher run top_items_per_genre -p genre=genre:drama -p limit=5
+      kgrec cypher run top_items_per_genre -p genre=Drama -p limit=5
 
-      kgrec cypher run support/why_recommended -p user=u0001 -p item=i0042 -f json
+      kgrec cypher run similar_users -p user=196 -p limit=3 -f csv
 
-      kgrec cypher run 'MATCH (i:Item) RETURN i.id AS id, i.title AS title LIMIT 5'
+      kgrec cypher run 'MATCH (u:User) WHERE u.age < $age RETURN count(u) AS n' -p age:int=18
 
-      kgrec cypher run my_query.cypher -p user=u0001 -f csv
+      kgrec cypher run user_history -p user=196 -p limit=5 -f json
+
+      kgrec cypher run cypher/analyst/interactions_per_genre.cypher -p split=all -f csv
     """
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
+    from kgrec.store.guard import row_merge_risk
     from kgrec.store.library import bind_params, resolve_query
 
     resolved = resolve_query(query)
-    params = bind_params(resolved, _parse_params(param))
+    params = bind_params(resolved, parse_params(param))
     config = load_cli_config(config_path, {})
     from kgrec.store.factory import open_store
 
     store = open_store(config.store, config.state_path)
     try:
+        risk = row_merge_risk(resolved.text) if store.name == "falkordb" else None
+        if risk is not None:
+            typer.echo(risk.message(), err=True)
         result = store.query(resolved.text, params, write=write)
     finally:
         store.close()
     print_result(result, fmt)
-
-
-def _parse_params(pairs: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--param")
-        try:
-            params[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key.strip()] = raw
-    return params
