@@ -1,7 +1,10 @@
 """Configuration: frozen dataclasses read from YAML (``configs/*.yaml``), overridable from the CLI.
 
-Every key is documented in the YAML files under ``configs/``. Relative paths in a config
-file are resolved against the current working directory (the way a shell user reads them).
+Every key is documented in the YAML files under ``configs/``. Relative paths written in a
+config file (``dataset.path``, ``dataset.kg_path``, ``artifacts``, ``state_dir``, a checkpoint
+in ``train.kd_teacher``, a ``./``-folder in ``features.model``) are relative to the file's own
+folder, so a config works from any working directory; paths given as overrides (command-line
+options) are relative to the working directory, the way a shell user reads them.
 """
 
 from __future__ import annotations
@@ -212,10 +215,43 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
         if not isinstance(data, dict):
             raise KgrecError(f"{path}: expected a mapping at the top level")
     config = _build(Config, data, str(path or "config"))
+    if path is not None:
+        config = _paths_relative_to(config, path.parent)
     for dotted, value in (overrides or {}).items():
         if value is not None:
             config = set_key(config, dotted, value)
     return config
+
+
+TEACHERS = ("none", "ease", "text")
+"""``train.kd_teacher`` values that are not a checkpoint path."""
+
+
+def _paths_relative_to(config: Config, folder: Path) -> Config:
+    """``config`` with the relative paths its file wrote made relative to ``folder``."""
+
+    def at(value: str) -> str:
+        path = Path(value).expanduser()
+        return str(path) if path.is_absolute() else os.path.normpath(folder / path)
+
+    dataset = config.dataset
+    dataset = replace(
+        dataset,
+        path=at(dataset.path),
+        kg_path=at(dataset.kg_path) if dataset.kg_path else dataset.kg_path,
+    )
+    model = config.features.model
+    if model.startswith(("./", "../", "~")):
+        config = replace(config, features=replace(config.features, model=at(model)))
+    teacher = config.train.kd_teacher
+    if teacher and teacher not in TEACHERS:
+        config = replace(config, train=replace(config.train, kd_teacher=at(teacher)))
+    return replace(
+        config,
+        dataset=dataset,
+        artifacts=at(config.artifacts),
+        state_dir=at(config.state_dir) if config.state_dir else config.state_dir,
+    )
 
 
 def set_key(config: Config, dotted: str, value: Any) -> Config:
