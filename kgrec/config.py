@@ -195,6 +195,29 @@ def _check_value(cls: type, key: str, value: Any, where: str) -> Any:
     raise KgrecError(f"{where}.{key}: expected {names}, got {value!r}")
 
 
+CONFIG_ENV = "KGREC_CONFIG"
+"""Environment variable naming the config file used when none is given."""
+
+
+def config_file(path: Path | None = None) -> Path | None:
+    """The config file to read: ``path``, else ``$KGREC_CONFIG``, else ``configs/demo.yaml``
+    when it exists under the working directory, else ``None`` (the defaults).
+
+    Raises:
+        KgrecError: when ``$KGREC_CONFIG`` names no file.
+    """
+    if path is not None:
+        return path
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        found = Path(named).expanduser()
+        if not found.is_file():
+            raise KgrecError(f"{CONFIG_ENV} names no config file: {found}")
+        return found
+    demo = Path("configs/demo.yaml")
+    return demo if demo.exists() else None
+
+
 def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Read ``path`` (YAML) into a :class:`Config`, then apply dotted ``overrides``.
 

@@ -52,6 +52,7 @@ def contract(folder: Path, interactions: str | None = None) -> Path:
             ["db", "start"],
             ["db", "stop"],
             ["db", "status"],
+            ["db", "schema"],
             ["cypher", "list"],
             ["cypher", "run"],
         )
@@ -211,3 +212,55 @@ def test_cypher_run_warns_before_a_count_the_engine_gets_wrong(falkordb_home: Pa
     assert json.loads(warned.stdout)[0]["n"] < json.loads(right.stdout)[0]["n"]
     library = runner.invoke(app, ["cypher", "run", "interactions_per_genre"], env=env)
     assert library.exit_code == 0 and library.stderr == ""
+
+
+def test_db_status_prints_connection_commands_that_work(falkordb_home: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {"KGREC_HOME": str(falkordb_home)}
+    built = runner.invoke(app, ["build-graph", "--artifacts", str(falkordb_home / "a")], env=env)
+    assert built.exit_code == 0, built.output
+    status = runner.invoke(app, ["db", "status", "--json"], env=env)
+    assert status.exit_code == 0, status.output
+    info = json.loads(status.stdout)
+    assert info["graph"] == "kgrec" and "kgrec" in info["graphs"]
+    nodes = int(json.loads(runner.invoke(
+        app, ["cypher", "run", "MATCH (n) RETURN count(n) AS n", "-f", "json"], env=env
+    ).stdout)[0]["n"])  # fmt: skip
+    shell_env = {**os.environ, **env}
+    python = subprocess.run(
+        info["connect"]["python"], shell=True, capture_output=True, text=True, env=shell_env
+    )
+    assert python.returncode == 0, python.stderr
+    assert python.stdout.strip() == f"[[{nodes}]]"
+    command = info["connect"]["kgrec"]
+    assert command.startswith("kgrec cypher run -c configs/demo.yaml ")
+    via_kgrec = subprocess.run(
+        f"{sys.executable} -m {command} -f csv",
+        shell=True, capture_output=True, text=True, env=shell_env,
+    )  # fmt: skip
+    assert via_kgrec.returncode == 0, via_kgrec.stderr
+    assert via_kgrec.stdout.split() == ["nodes", str(nodes)]
+    text = runner.invoke(app, ["db", "status"], env=env).output
+    assert "graph: kgrec (loaded)" in text and info["connect"]["python"] in text
+
+
+def test_db_schema_lists_labels_types_and_names(falkordb_home: Path) -> None:
+    env = {"KGREC_HOME": str(falkordb_home)}
+    built = runner.invoke(app, ["build-graph", "--artifacts", str(falkordb_home / "a")], env=env)
+    assert built.exit_code == 0, built.output
+    result = runner.invoke(app, ["db", "schema", "-f", "json"], env=env)
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.stdout)
+    labels = {n["label"]: n for n in schema["labels"]}
+    assert labels[":User"]["nodes"] == 400 and labels[":Item"]["named_share"] == 1.0
+    age = next(p for p in labels[":User"]["properties"] if p["name"] == "age")
+    assert age["types"] == ["integer"]
+    patterns = {r["pattern"] for r in schema["relationships"]}
+    assert "(:Item)-[:HAS_GENRE]->(:Genre)" in patterns
+    table = runner.invoke(app, ["db", "schema"], env=env)
+    assert table.exit_code == 0 and ":Genre" in table.output and "age integer" in table.output
+    missing = runner.invoke(app, ["db", "schema"], env={**env, "KGREC_CONFIG": "/nonexistent"})
+    assert missing.exit_code == 1 and "KGREC_CONFIG names no config file" in missing.output

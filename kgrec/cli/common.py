@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -55,16 +54,9 @@ CheckpointOption = typer.Option(
 def load_cli_config(path: Path | None, overrides: dict[str, Any]) -> Config:
     """The config of ``--config``, else ``$KGREC_CONFIG``, else ``configs/demo.yaml`` when it
     exists (else the defaults), with ``overrides`` applied."""
-    from kgrec.config import load_config
-    from kgrec.errors import KgrecError
+    from kgrec.config import config_file, load_config
 
-    if path is None and os.environ.get("KGREC_CONFIG"):
-        path = Path(os.environ["KGREC_CONFIG"]).expanduser()
-        if not path.is_file():
-            raise KgrecError(f"KGREC_CONFIG names no config file: {path}")
-    if path is None and Path("configs/demo.yaml").exists():
-        path = Path("configs/demo.yaml")
-    return load_config(path, overrides)
+    return load_config(config_file(path), overrides)
 
 
 PARAM_TYPES = ("str", "int", "float", "bool", "json")

@@ -1,4 +1,4 @@
-"""Commands that build and query the graph: ``build-graph``, ``db``, ``cypher``."""
+"""Commands that build and query the graph: ``build-graph`` and ``cypher``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from kgrec.cli.apps import app, cypher_app, db_app
+from kgrec.cli.apps import app, cypher_app
 from kgrec.cli.common import (
     PARAM_HELP,
     ConfigOption,
@@ -105,92 +105,6 @@ def _print_build_report(report: Any) -> None:
         console.print(db)
     total = sum(report.seconds.values())
     console.print(f"artifacts: {report.artifacts}   time: {total:.1f} s")
-
-
-# ----------------------------------------------------------------------------- db
-
-
-def _server(config_path: Path | None) -> Any:
-    from kgrec.store.server import FalkorDBServer
-
-    config = load_cli_config(config_path, {})
-    return FalkorDBServer(config.state_path, port=config.store.port)
-
-
-@db_app.command("start")
-@friendly_errors
-def db_start(config_path: Path | None = ConfigOption) -> None:
-    """Start the embedded FalkorDB server (127.0.0.1, password in the state folder).
-
-    Examples:
-
-      kgrec db start
-
-      KGREC_HOME=/tmp/kg kgrec db start
-    """
-    info = _server(config_path).start()
-    typer.echo(_describe_server(info))
-
-
-@db_app.command("stop")
-@friendly_errors
-def db_stop(config_path: Path | None = ConfigOption) -> None:
-    """Stop the embedded server, saving the graph to disk first.
-
-    Examples:
-
-      kgrec db stop
-    """
-    stopped = _server(config_path).stop()
-    typer.echo("stopped" if stopped else "not running")
-
-
-@db_app.command("status")
-@friendly_errors
-def db_status(
-    config_path: Path | None = ConfigOption,
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
-    """Say whether the embedded server runs, where, and how to connect to it.
-
-    Exit code 0 when running, 1 when not.
-
-    Examples:
-
-      kgrec db status
-
-      kgrec db status --json
-    """
-    info = _server(config_path).status()
-    if as_json:
-        typer.echo(json.dumps(_server_dict(info)))
-    else:
-        typer.echo(_describe_server(info) if info else "not running (start it: kgrec db start)")
-    if info is None:
-        raise typer.Exit(1)
-
-
-def _server_dict(info: Any) -> dict[str, Any]:
-    if info is None:
-        return {"running": False}
-    return {
-        "running": True,
-        "host": info.host,
-        "port": info.port,
-        "pid": info.pid,
-        "password_file": str(info.password_file),
-        "data_dir": str(info.data_dir),
-    }
-
-
-def _describe_server(info: Any) -> str:
-    return (
-        f"FalkorDB running on {info.host}:{info.port} (pid {info.pid})\n"
-        f"data: {info.data_dir}\n"
-        f'connect: REDISCLI_AUTH="$(cat {info.password_file})" redis-cli -p {info.port} '
-        "GRAPH.RO_QUERY kgrec 'MATCH (n) RETURN count(n)'\n"
-        "or: kgrec cypher run 'MATCH (n) RETURN labels(n) AS label, count(n) AS n'"
-    )
 
 
 # ----------------------------------------------------------------------------- cypher
