@@ -16,6 +16,7 @@ import pytest
 from kgrec.store.falkordb import FalkorDBStore
 from kgrec.store.guard import row_merge_risk
 from kgrec.store.library import list_queries
+from kgrec.store.queries import cypher_dir
 from kgrec.store.server import FalkorDBServer
 
 AGE = {"a": 16, "b": 30}
@@ -160,10 +161,12 @@ def test_guard_flags_exactly_the_wrong_answers(
         pytest.fail(FIXED.format(query=query, got=got) + f" The guard said: {risk.message()}")
 
 
-def test_every_library_query_avoids_the_merge() -> None:
-    for query in list_queries():
-        risk = row_merge_risk(query.text)
-        assert risk is None, f"{query.qualified_name}: {risk.message()}"
+def test_every_query_kgrec_ships_avoids_the_merge() -> None:
+    files = sorted(cypher_dir().rglob("*.cypher"))
+    assert len(files) > len(list_queries()) > 10
+    for path in files:
+        risk = row_merge_risk(path.read_text(encoding="utf-8"))
+        assert risk is None, f"{path}: {risk.message()}"
 
 
 @pytest.mark.parametrize(
