@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
@@ -166,9 +167,15 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
     return cls(**kwargs)
 
 
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    """``get_type_hints(cls)``, computed once per class (it costs ~0.3 ms a call)."""
+    return get_type_hints(cls)
+
+
 def _check_value(cls: type, key: str, value: Any, where: str) -> Any:
     """Reject values of the wrong kind with the key's path, e.g. ``split.method: 'foo'``."""
-    hint = get_type_hints(cls)[key]
+    hint = _hints(cls)[key]
     if get_origin(hint) in (Literal, tuple):
         allowed: list[Any] = [hint]
     else:
@@ -232,7 +239,8 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
         if not path.exists():
             raise KgrecError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
         except yaml.YAMLError as exc:
             raise KgrecError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):

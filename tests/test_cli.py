@@ -264,3 +264,28 @@ def test_db_schema_lists_labels_types_and_names(falkordb_home: Path) -> None:
     assert table.exit_code == 0 and ":Genre" in table.output and "age integer" in table.output
     missing = runner.invoke(app, ["db", "schema"], env={**env, "KGREC_CONFIG": "/nonexistent"})
     assert missing.exit_code == 1 and "KGREC_CONFIG names no config file" in missing.output
+
+
+def test_cypher_run_starts_without_pandas_numpy_or_torch(falkordb_home: Path) -> None:
+    """The start-up path stays light (timings: benchmarks/startup.py, docs/benchmarks.md)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {"KGREC_HOME": str(falkordb_home)}
+    built = runner.invoke(app, ["build-graph", "--artifacts", str(falkordb_home / "a")], env=env)
+    assert built.exit_code == 0, built.output
+    code = (
+        "import sys\n"
+        "from kgrec.cli import app\n"
+        "try:\n"
+        "    app(['cypher', 'run', 'MATCH (u:User) RETURN count(u) AS n', '-f', 'csv'])\n"
+        "except SystemExit as exc:\n"
+        "    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in ('pandas', 'numpy', 'torch') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **env}
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[:3] == ["n", "400", "[]"]
