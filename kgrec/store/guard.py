@@ -9,7 +9,7 @@ nodes it keeps instead of one row per match. Found by experiment on the embedded
   (i)-[:HAS_GENRE]->(g)`` with neither ``i`` nor the relationships used elsewhere, also
   across two ``MATCH`` clauses joined at ``i``, and fixed-length ``-[*2]->``) gives each
   ``(u, g)`` once, however many items connect them: per genre ``count(*)`` counts users
-  (943) instead of interactions (43,745 for Drama on ml-100k);
+  instead of interactions (Drama on ml-100k: 943 instead of 39,895);
 - **parallel**: one relationship no one uses, of a type that may repeat between the same
   two nodes (``RECOMMENDED``, written once per request; an untyped ``-->``; several types
   ``-[:A|B]->``), gives each pair of nodes once.
@@ -30,18 +30,13 @@ runs such a query on FalkorDB. The fix is always the same: name a relationship a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from kgrec.store.patterns import Clause, Pattern, RelPattern, clauses, mask, match_patterns
 
 PARALLEL_TYPES = frozenset({"RECOMMENDED"})
 """Relationship types kgrec may write several times between the same two nodes."""
 
-_MASK = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.DOTALL)
-_CLAUSE = re.compile(
-    r"(?<![\w.$])(OPTIONAL\s+MATCH|MATCH|WHERE|WITH|RETURN|UNWIND|ORDER\s+BY|SKIP|LIMIT|CALL|"
-    r"CREATE|MERGE|SET|DETACH\s+DELETE|DELETE|REMOVE|FOREACH|UNION(?:\s+ALL)?)\b",
-    re.IGNORECASE,
-)
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SENSITIVE = re.compile(
     r"\b(count|sum|avg|collect|stDevP?|percentileCont|percentileDisc)\s*\(\s*(?!DISTINCT\b)",
     re.IGNORECASE,
@@ -90,47 +85,15 @@ class RowMergeRisk:
         )
 
 
-@dataclass
-class _Node:
-    var: str | None
-    inline: bool
-    key: str
-    label: str = ""
-
-    @property
-    def display(self) -> str:
-        return self.var or f"({self.label})"
-
-
-@dataclass
-class _Rel:
-    var: str | None
-    types: list[str]
-    hops: tuple[int, int | None]
-    inline: bool
-    left: str = ""
-    right: str = ""
-
-
-@dataclass
-class _Pattern:
-    clause: int
-    path_var: str | None
-    nodes: list[_Node] = field(default_factory=list)
-    rels: list[_Rel] = field(default_factory=list)
-    text: str = ""
-    span: tuple[int, int] = (0, 0)
-
-
 def row_merge_risk(cypher: str) -> RowMergeRisk | None:
     """The first :class:`RowMergeRisk` in ``cypher``, or ``None`` when its counts are right.
 
     Reads the text only; patterns it cannot parse are given the benefit of the doubt.
     """
-    masked = _MASK.sub(_blank, cypher)
-    clauses = _clauses(masked)
-    part: list[_Clause] = []
-    for clause in [*clauses, _Clause("UNION", len(masked), len(masked), len(masked))]:
+    masked = mask(cypher)
+    found = clauses(masked)
+    part: list[Clause] = []
+    for clause in [*found, Clause("UNION", len(masked), len(masked), len(masked))]:
         if clause.keyword.startswith("UNION"):
             risk = _part_risk(cypher, masked, part)
             if risk is not None:
@@ -141,188 +104,19 @@ def row_merge_risk(cypher: str) -> RowMergeRisk | None:
     return None
 
 
-def _blank(match: re.Match[str]) -> str:
-    """A string literal or comment as blanks of the same length (positions stay put)."""
-    text = match.group(0)
-    if text[0] in "'\"`":
-        return text[0] + " " * (len(text) - 2) + text[-1]
-    return " " * len(text)
-
-
-# ----------------------------------------------------------------------------- clauses
-
-
-@dataclass(frozen=True)
-class _Clause:
-    keyword: str
-    start: int
-    body: int
-    end: int
-
-
-def _clauses(masked: str) -> list[_Clause]:
-    """The top-level clauses of ``masked`` (not those inside ``{...}``, ``(...)``, ``[...]``)."""
-    depth, depths = 0, []
-    for ch in masked:
-        if ch in "([{":
-            depth += 1
-        depths.append(depth)
-        if ch in ")]}":
-            depth = max(depth - 1, 0)
-    marks = []
-    for m in _CLAUSE.finditer(masked):
-        if depths[m.start()] != 0:
-            continue
-        keyword = " ".join(m.group(1).upper().split())
-        if keyword == "WITH" and re.search(r"(STARTS|ENDS)\s*$", masked[: m.start()].upper()):
-            continue
-        marks.append((keyword, m.start(), m.end()))
-    return [
-        _Clause(kw, start, body, marks[i + 1][1] if i + 1 < len(marks) else len(masked))
-        for i, (kw, start, body) in enumerate(marks)
-    ]
-
-
-# ----------------------------------------------------------------------------- patterns
-
-
-def _split_top(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """``(start, end)`` of each comma-separated piece of ``text[start:end]`` at depth 0."""
-    depth, pieces, begin = 0, [], start
-    for pos in range(start, end):
-        ch = text[pos]
-        if ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth == 0:
-            pieces.append((begin, pos))
-            begin = pos + 1
-    pieces.append((begin, end))
-    return pieces
-
-
-def _closing(text: str, pos: int) -> int:
-    """Index of the bracket closing the one at ``pos`` (``-1`` when unbalanced)."""
-    depth = 0
-    for i in range(pos, len(text)):
-        if text[i] in "([{":
-            depth += 1
-        elif text[i] in ")]}":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
-
-
-def _parse_pattern(text: str, clause: int, n: int) -> _Pattern | None:
-    """One comma-separated pattern of a MATCH clause, or ``None`` when it is not understood."""
-    match = re.match(r"\s*([A-Za-z_]\w*)\s*=\s*", text)
-    path_var = match.group(1) if match else None
-    pos = match.end() if match else 0
-    wrapper = re.match(r"\s*(all)?shortestPath\s*\(", text[pos:], re.IGNORECASE)
-    if wrapper:
-        pos += wrapper.end() - 1
-        close = _closing(text, pos)
-        if close < 0:
-            return None
-        text, pos = text[:close], pos + 1
-    pattern = _Pattern(clause, path_var)
-    parsed = _node(text, _skip(text, pos), f"{clause}.{n}.0")
-    if parsed is None:
-        return None
-    pos, current = parsed
-    pattern.nodes.append(current)
-    while (pos := _skip(text, pos)) < len(text):
-        rel = _rel(text, pos)
-        if rel is None:
-            return None
-        pos, relationship = rel
-        parsed = _node(text, _skip(text, pos), f"{clause}.{n}.{len(pattern.nodes)}")
-        if parsed is None:
-            return None
-        pos, following = parsed
-        relationship.left, relationship.right = current.key, following.key
-        pattern.rels.append(relationship)
-        pattern.nodes.append(following)
-        current = following
-    return pattern
-
-
-def _skip(text: str, pos: int) -> int:
-    while pos < len(text) and text[pos].isspace():
-        pos += 1
-    return pos
-
-
-def _node(text: str, pos: int, anonymous: str) -> tuple[int, _Node] | None:
-    if pos >= len(text) or text[pos] != "(":
-        return None
-    close = _closing(text, pos)
-    if close < 0:
-        return None
-    inner = text[pos + 1 : close].strip()
-    var = _IDENT.match(inner)
-    name = var.group(0) if var else None
-    label = inner[var.end() if var else 0 :].split("{", 1)[0].strip()
-    return close + 1, _Node(name, "{" in inner, name or anonymous, label)
-
-
-def _rel(text: str, pos: int) -> tuple[int, _Rel] | None:
-    for arrow in ("<-", "-"):
-        if text.startswith(arrow, pos):
-            pos += len(arrow)
-            break
-    else:
-        return None
-    inner = ""
-    if text.startswith("[", pos):
-        close = _closing(text, pos)
-        if close < 0:
-            return None
-        inner, pos = text[pos + 1 : close].strip(), close + 1
-    for arrow in ("->", "-"):
-        if text.startswith(arrow, pos):
-            pos += len(arrow)
-            break
-    else:
-        return None
-    body = inner.split("{", 1)[0]
-    var = _IDENT.match(body)
-    head, star, tail = body.partition("*")
-    types = [t.strip(" :") for t in head.split(":", 1)[1].split("|")] if ":" in head else []
-    hops: tuple[int, int | None] = (1, 1)
-    if star:
-        low, dots, high = (t.strip() for t in tail.partition(".."))
-        if not dots:
-            hops = (int(low), int(low)) if low.isdigit() else (1, None)
-        else:
-            hops = (int(low) if low.isdigit() else 1, int(high) if high.isdigit() else None)
-    return pos, _Rel(var.group(0) if var else None, [t for t in types if t], hops, "{" in inner)
-
-
 # ----------------------------------------------------------------------------- analysis
 
 
-def _part_risk(original: str, masked: str, clauses: list[_Clause]) -> RowMergeRisk | None:
+def _part_risk(original: str, masked: str, parts: list[Clause]) -> RowMergeRisk | None:
     """The risk in one query of a UNION (all of it when there is no UNION)."""
-    patterns: list[_Pattern] = []
-    for index, clause in enumerate(clauses):
-        if not clause.keyword.endswith("MATCH"):
-            continue
-        for n, (a, b) in enumerate(_split_top(masked, clause.body, clause.end)):
-            parsed = _parse_pattern(masked[a:b], index, n)
-            if parsed is not None:
-                parsed.text = " ".join(original[a:b].split())
-                parsed.span = (a, b)
-                patterns.append(parsed)
+    patterns = match_patterns(original, masked, parts)
     if not patterns:
         return None
-    used = _used_variables(masked, clauses, patterns)
+    used = _used_variables(masked, parts, patterns)
     found = _shape(patterns, used)
     if found is None:
         return None
-    affected = _affected(masked, clauses, found.clause)
+    affected = _affected(masked, parts, found.clause)
     if affected is None:
         return None
     return RowMergeRisk(
@@ -330,9 +124,9 @@ def _part_risk(original: str, masked: str, clauses: list[_Clause]) -> RowMergeRi
     )
 
 
-def _used_variables(masked: str, clauses: list[_Clause], patterns: list[_Pattern]) -> set[str]:
+def _used_variables(masked: str, parts: list[Clause], patterns: list[Pattern]) -> set[str]:
     """Variables written anywhere but where MATCH patterns bind them; ``*`` for ``WITH *``."""
-    start, end = clauses[0].start, clauses[-1].end
+    start, end = parts[0].start, parts[-1].end
     chars = list(masked)
     for pattern in patterns:  # blank the binding names, keep inline maps and the rest
         a, b = pattern.span
@@ -348,7 +142,7 @@ def _used_variables(masked: str, clauses: list[_Clause], patterns: list[_Pattern
         if after.startswith(":") and before.endswith(("{", ",")):
             continue  # a map key
         found.add(m.group(1))
-    projections = [masked[c.body : c.end] for c in clauses if c.keyword in ("WITH", "RETURN")]
+    projections = [masked[c.body : c.end] for c in parts if c.keyword in ("WITH", "RETURN")]
     if any(_STAR.match(text) for text in projections):
         found.add("*")
     return found
@@ -357,17 +151,17 @@ def _used_variables(masked: str, clauses: list[_Clause], patterns: list[_Pattern
 @dataclass(frozen=True)
 class _Found:
     clause: int
-    pattern: _Pattern
+    pattern: Pattern
     kind: str
     unused: str
     ends: str
     type: str
 
 
-def _shape(patterns: list[_Pattern], used: set[str]) -> _Found | None:
+def _shape(patterns: list[Pattern], used: set[str]) -> _Found | None:
     """The first chain, then the first parallel relationship, that nothing uses."""
 
-    def is_used(var: str | None, inline: bool, pattern: _Pattern) -> bool:
+    def is_used(var: str | None, inline: bool, pattern: Pattern) -> bool:
         return inline or pattern.path_var is not None or "*" in used or (var or "") in used
 
     node_used: dict[str, bool] = {}
@@ -378,8 +172,8 @@ def _shape(patterns: list[_Pattern], used: set[str]) -> _Found | None:
                 node.var, node.inline, pattern
             )
             names[node.key] = node.display
-    single: dict[str, list[tuple[_Rel, _Pattern]]] = {}
-    parallel: list[tuple[_Rel, _Pattern]] = []
+    single: dict[str, list[tuple[RelPattern, Pattern]]] = {}
+    parallel: list[tuple[RelPattern, Pattern]] = []
     for pattern in patterns:
         for rel in pattern.rels:
             if is_used(rel.var, rel.inline, pattern):
@@ -436,9 +230,9 @@ def _first(types: list[str]) -> str:
     return types[0] if types else ""
 
 
-def _affected(masked: str, clauses: list[_Clause], after: int) -> str | None:
+def _affected(masked: str, parts: list[Clause], after: int) -> str | None:
     """What depends on how many rows there are, once the MATCH clause ``after`` has run."""
-    for clause in clauses[after + 1 :]:
+    for clause in parts[after + 1 :]:
         if clause.keyword not in ("WITH", "RETURN"):
             continue
         text = masked[clause.body : clause.end]
