@@ -87,7 +87,8 @@ class Graph:
         if self.store.name == "falkordb":
             risk = row_merge_risk(resolved.text)
             if risk is not None:
-                warnings.warn(risk.message(), RowMergeWarning, stacklevel=3)
+                message = risk.message().removeprefix("warning: ")
+                warnings.warn(message, RowMergeWarning, stacklevel=3)
         return self.store.query(resolved.text, bound, write=write)
 
     def schema(self) -> GraphSchema:
