@@ -2,9 +2,9 @@
 
 The embedded server is started first (its start-up is not what is measured); then each
 command runs ``--runs`` times in a fresh process and the median, minimum and maximum wall
-times are reported, beside the interpreter's own floor (``python -c pass``) and the modules
-the command imported (pandas, numpy, torch must not be among them). Uses hyperfine when it is
-on PATH, else a loop of ``subprocess.run``.
+times and the median CPU time are reported, beside the interpreter's own floor (``python -c
+pass``), the 1-minute load average and the modules the command imported (pandas, numpy and
+torch must not be among them). Uses hyperfine when it is on PATH, else a subprocess loop.
 
 Usage::
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import shutil
 import statistics
@@ -29,8 +30,10 @@ QUERY = "MATCH (u:User) RETURN count(u) AS users"
 HEAVY = ("pandas", "numpy", "torch", "pyarrow")
 
 
-def timed(command: list[str], runs: int) -> list[float]:
-    """Wall seconds of ``runs`` executions of ``command`` (after one warm-up run)."""
+def timed(command: list[str], runs: int) -> tuple[list[float], list[float]]:
+    """Wall seconds and CPU seconds (user + system) of ``runs`` executions of ``command``,
+    after one warm-up run. CPU time moves less than wall time on a machine shared with
+    other jobs."""
     if shutil.which("hyperfine"):
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             subprocess.run(
@@ -38,14 +41,19 @@ def timed(command: list[str], runs: int) -> list[float]:
                  "--", " ".join(shlex.quote(c) for c in command)],
                 check=True, capture_output=True,
             )  # fmt: skip
-            return list(json.loads(Path(out.name).read_text())["results"][0]["times"])
+            result = json.loads(Path(out.name).read_text())["results"][0]
+            cpu = [u + s for u, s in zip(result["user"], result["system"], strict=True)]
+            return list(result["times"]), cpu
     subprocess.run(command, check=True, capture_output=True)
-    walls = []
+    walls, cpus = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)
         walls.append(time.perf_counter() - start)
-    return walls
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return walls, cpus
 
 
 def imported(config: str | None) -> list[str]:
@@ -80,6 +88,7 @@ def main() -> None:
         "runs": args.runs,
         "tool": "hyperfine" if shutil.which("hyperfine") else "subprocess loop",
         "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
     for name, command in (
         ("python -c pass", [sys.executable, "-c", "pass"]),
@@ -87,11 +96,12 @@ def main() -> None:
         ("kgrec cypher run (csv)", [*cypher, "-f", "csv"]),
         ("kgrec cypher run (table)", cypher),
     ):
-        walls = timed(command, args.runs)
+        walls, cpus = timed(command, args.runs)
         results[name] = {
             "median_s": round(statistics.median(walls), 3),
             "min_s": round(min(walls), 3),
             "max_s": round(max(walls), 3),
+            "median_cpu_s": round(statistics.median(cpus), 3),
         }
     results["heavy modules imported by cypher run"] = imported(args.config)
     print(json.dumps(results, indent=2))
