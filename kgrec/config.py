@@ -1,7 +1,10 @@
 """Configuration: frozen dataclasses read from YAML (``configs/*.yaml``), overridable from the CLI.
 
-Every key is documented in the YAML files under ``configs/``. Relative paths in a config
-file are resolved against the current working directory (the way a shell user reads them).
+Every key is documented in the YAML files under ``configs/``. Relative paths written in a
+config file (``dataset.path``, ``dataset.kg_path``, ``artifacts``, ``state_dir``, a checkpoint
+in ``train.kd_teacher``, a ``./``-folder in ``features.model``) are relative to the file's own
+folder, so a config works from any working directory; paths given as overrides (command-line
+options) are relative to the working directory, the way a shell user reads them.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field, fields, replace
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
@@ -163,9 +167,15 @@ def _build(cls: type[T], data: dict[str, Any], where: str) -> T:
     return cls(**kwargs)
 
 
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    """``get_type_hints(cls)``, computed once per class (it costs ~0.3 ms a call)."""
+    return get_type_hints(cls)
+
+
 def _check_value(cls: type, key: str, value: Any, where: str) -> Any:
     """Reject values of the wrong kind with the key's path, e.g. ``split.method: 'foo'``."""
-    hint = get_type_hints(cls)[key]
+    hint = _hints(cls)[key]
     if get_origin(hint) in (Literal, tuple):
         allowed: list[Any] = [hint]
     else:
@@ -192,6 +202,29 @@ def _check_value(cls: type, key: str, value: Any, where: str) -> Any:
     raise KgrecError(f"{where}.{key}: expected {names}, got {value!r}")
 
 
+CONFIG_ENV = "KGREC_CONFIG"
+"""Environment variable naming the config file used when none is given."""
+
+
+def config_file(path: Path | None = None) -> Path | None:
+    """The config file to read: ``path``, else ``$KGREC_CONFIG``, else ``configs/demo.yaml``
+    when it exists under the working directory, else ``None`` (the defaults).
+
+    Raises:
+        KgrecError: when ``$KGREC_CONFIG`` names no file.
+    """
+    if path is not None:
+        return path
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        found = Path(named).expanduser()
+        if not found.is_file():
+            raise KgrecError(f"{CONFIG_ENV} names no config file: {found}")
+        return found
+    demo = Path("configs/demo.yaml")
+    return demo if demo.exists() else None
+
+
 def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Read ``path`` (YAML) into a :class:`Config`, then apply dotted ``overrides``.
 
@@ -206,16 +239,50 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
         if not path.exists():
             raise KgrecError(f"config file not found: {path}")
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
+            data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
         except yaml.YAMLError as exc:
             raise KgrecError(f"{path}: not valid YAML: {exc}") from exc
         if not isinstance(data, dict):
             raise KgrecError(f"{path}: expected a mapping at the top level")
     config = _build(Config, data, str(path or "config"))
+    if path is not None:
+        config = _paths_relative_to(config, path.parent)
     for dotted, value in (overrides or {}).items():
         if value is not None:
             config = set_key(config, dotted, value)
     return config
+
+
+TEACHERS = ("none", "ease", "text")
+"""``train.kd_teacher`` values that are not a checkpoint path."""
+
+
+def _paths_relative_to(config: Config, folder: Path) -> Config:
+    """``config`` with the relative paths its file wrote made relative to ``folder``."""
+
+    def at(value: str) -> str:
+        path = Path(value).expanduser()
+        return str(path) if path.is_absolute() else os.path.normpath(folder / path)
+
+    dataset = config.dataset
+    dataset = replace(
+        dataset,
+        path=at(dataset.path),
+        kg_path=at(dataset.kg_path) if dataset.kg_path else dataset.kg_path,
+    )
+    model = config.features.model
+    if model.startswith(("./", "../", "~")):
+        config = replace(config, features=replace(config.features, model=at(model)))
+    teacher = config.train.kd_teacher
+    if teacher and teacher not in TEACHERS:
+        config = replace(config, train=replace(config.train, kd_teacher=at(teacher)))
+    return replace(
+        config,
+        dataset=dataset,
+        artifacts=at(config.artifacts),
+        state_dir=at(config.state_dir) if config.state_dir else config.state_dir,
+    )
 
 
 def set_key(config: Config, dotted: str, value: Any) -> Config:

@@ -73,3 +73,67 @@ def test_state_dir_from_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     monkeypatch.setenv("KGREC_HOME", str(tmp_path))
     assert Config().state_path == tmp_path
     assert Config(state_dir=str(tmp_path / "s")).state_path == tmp_path / "s"
+
+
+def test_paths_in_a_config_file_are_relative_to_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "project" / "configs"
+    folder.mkdir(parents=True)
+    path = folder / "c.yaml"
+    path.write_text(
+        "dataset:\n  path: ../data/mine\n  kg_path: kg\n"
+        "features:\n  model: ./models/encoder\n"
+        "train:\n  kd_teacher: ../artifacts/teacher/model.pt\n"
+        f"artifacts: ../artifacts/mine\nstate_dir: {tmp_path / 'state'}\n"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(path, {"dataset.name": "x"})
+    project = tmp_path / "project"
+    assert Path(config.dataset.path) == project / "data" / "mine"
+    assert Path(config.dataset.kg_path or "") == folder / "kg"
+    assert Path(config.features.model) == folder / "models" / "encoder"
+    assert Path(config.train.kd_teacher) == project / "artifacts" / "teacher" / "model.pt"
+    assert config.artifacts_dir == project / "artifacts" / "mine"
+    assert config.state_path == tmp_path / "state"
+    # words that are not paths stay as they are; overrides are relative to the cwd
+    plain = load_config(path, {"train.kd_teacher": "ease", "artifacts": "out"})
+    assert plain.train.kd_teacher == "ease" and plain.artifacts == "out"
+    path.write_text("features:\n  model: sentence-transformers/all-MiniLM-L6-v2\n")
+    assert load_config(path).features.model == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
+def test_shipped_configs_name_the_same_places_from_any_directory(
+    path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = path.parents[1]
+    monkeypatch.chdir(repo)
+    from_root = load_config(Path("configs") / path.name)
+    monkeypatch.chdir(tmp_path)
+    from_elsewhere = load_config(path)
+    assert (repo / from_root.artifacts).resolve() == Path(from_elsewhere.artifacts).resolve()
+    assert Path(from_root.artifacts).parts[0] == "artifacts"  # artifacts/ in the checkout
+    dataset = (repo / from_root.dataset.path).resolve()
+    assert dataset == Path(from_elsewhere.dataset.path).resolve()
+    assert dataset.is_relative_to(repo / "data") or dataset.is_relative_to(
+        repo.parent / "shared" / "datasets"
+    )
+
+
+def test_kgrec_config_is_the_default_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kgrec.cli.common import load_cli_config
+
+    path = tmp_path / "mine.yaml"
+    path.write_text("store:\n  graph: mine\nartifacts: out\n")
+    monkeypatch.setenv("KGREC_CONFIG", str(path))
+    config = load_cli_config(None, {})
+    assert config.store.graph == "mine" and config.artifacts_dir == tmp_path / "out"
+    assert load_cli_config(CONFIGS[0], {}).store.graph != "mine"  # -c wins
+    monkeypatch.setenv("KGREC_CONFIG", str(tmp_path / "missing.yaml"))
+    with pytest.raises(KgrecError, match=r"KGREC_CONFIG names no config file: .*missing\.yaml"):
+        load_cli_config(None, {})

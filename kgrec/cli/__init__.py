@@ -1,14 +1,15 @@
 """The ``kgrec`` command line. Commands are thin: parse, call the library, print.
 
 Heavy libraries (torch, pandas, database clients) are imported inside commands so that
-``kgrec --help`` starts fast. Commands live in :mod:`~kgrec.cli.graph` (build-graph, db,
-cypher), :mod:`~kgrec.cli.learn` (embed, train, evaluate) and :mod:`~kgrec.cli.serve`
-(recommend, explain); importing this package registers them on :data:`app`.
+``kgrec --help`` starts fast. Commands live in :mod:`~kgrec.cli.graph` (build-graph, cypher),
+:mod:`~kgrec.cli.db` (db start/stop/status/schema), :mod:`~kgrec.cli.learn` (embed, train,
+evaluate) and :mod:`~kgrec.cli.serve` (recommend, explain); importing this package registers
+them on :data:`app`.
 """
 
 from __future__ import annotations
 
-from kgrec.cli import graph, learn, serve  # noqa: F401  (register their commands)
+from kgrec.cli import db, graph, learn, serve  # noqa: F401  (register their commands)
 from kgrec.cli.apps import app
 
 __all__ = ["app", "main"]

@@ -1,4 +1,4 @@
-"""Commands that build and query the graph: ``build-graph``, ``db``, ``cypher``."""
+"""Commands that build and query the graph: ``build-graph`` and ``cypher``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,15 @@ from typing import Any
 
 import typer
 
-from kgrec.cli.apps import app, cypher_app, db_app
-from kgrec.cli.common import ConfigOption, friendly_errors, load_cli_config, print_result
+from kgrec.cli.apps import app, cypher_app
+from kgrec.cli.common import (
+    PARAM_HELP,
+    ConfigOption,
+    friendly_errors,
+    load_cli_config,
+    parse_params,
+    print_result,
+)
 
 
 @app.command("build-graph")
@@ -100,92 +107,6 @@ def _print_build_report(report: Any) -> None:
     console.print(f"artifacts: {report.artifacts}   time: {total:.1f} s")
 
 
-# ----------------------------------------------------------------------------- db
-
-
-def _server(config_path: Path | None) -> Any:
-    from kgrec.store.server import FalkorDBServer
-
-    config = load_cli_config(config_path, {})
-    return FalkorDBServer(config.state_path, port=config.store.port)
-
-
-@db_app.command("start")
-@friendly_errors
-def db_start(config_path: Path | None = ConfigOption) -> None:
-    """Start the embedded FalkorDB server (127.0.0.1, password in the state folder).
-
-    Examples:
-
-      kgrec db start
-
-      KGREC_HOME=/tmp/kg kgrec db start
-    """
-    info = _server(config_path).start()
-    typer.echo(_describe_server(info))
-
-
-@db_app.command("stop")
-@friendly_errors
-def db_stop(config_path: Path | None = ConfigOption) -> None:
-    """Stop the embedded server, saving the graph to disk first.
-
-    Examples:
-
-      kgrec db stop
-    """
-    stopped = _server(config_path).stop()
-    typer.echo("stopped" if stopped else "not running")
-
-
-@db_app.command("status")
-@friendly_errors
-def db_status(
-    config_path: Path | None = ConfigOption,
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-) -> None:
-    """Say whether the embedded server runs, where, and how to connect to it.
-
-    Exit code 0 when running, 1 when not.
-
-    Examples:
-
-      kgrec db status
-
-      kgrec db status --json
-    """
-    info = _server(config_path).status()
-    if as_json:
-        typer.echo(json.dumps(_server_dict(info)))
-    else:
-        typer.echo(_describe_server(info) if info else "not running (start it: kgrec db start)")
-    if info is None:
-        raise typer.Exit(1)
-
-
-def _server_dict(info: Any) -> dict[str, Any]:
-    if info is None:
-        return {"running": False}
-    return {
-        "running": True,
-        "host": info.host,
-        "port": info.port,
-        "pid": info.pid,
-        "password_file": str(info.password_file),
-        "data_dir": str(info.data_dir),
-    }
-
-
-def _describe_server(info: Any) -> str:
-    return (
-        f"FalkorDB running on {info.host}:{info.port} (pid {info.pid})\n"
-        f"data: {info.data_dir}\n"
-        f'connect: REDISCLI_AUTH="$(cat {info.password_file})" redis-cli -p {info.port} '
-        "GRAPH.RO_QUERY kgrec 'MATCH (n) RETURN count(n)'\n"
-        "or: kgrec cypher run 'MATCH (n) RETURN labels(n) AS label, count(n) AS n'"
-    )
-
-
 # ----------------------------------------------------------------------------- cypher
 
 
@@ -226,53 +147,50 @@ def cypher_run(
     query: str = typer.Argument(
         ..., help="A library query name (kgrec cypher list), a .cypher file, or Cypher text."
     ),
-    param: list[str] = typer.Option(
-        [], "--param", "-p", help="Query parameter key=value (repeatable); values parse as JSON."
-    ),
+    param: list[str] = typer.Option([], "--param", "-p", help=PARAM_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
     write: bool = typer.Option(False, "--write", help="Allow the query to modify the graph."),
     config_path: Path | None = ConfigOption,
 ) -> None:
     """Run a Cypher query (read-only unless --write) and print its rows.
 
-    Values are passed as parameters ($name in the query), never pasted into the text. Library
-    queries check their parameters (missing, unknown, wrong type) before anything is sent.
+    Values are passed as parameters ($name in the query), never pasted into the text: strings
+    unless typed (-p limit:int=5). Library queries check their parameters (missing, unknown,
+    wrong type) before anything is sent. On FalkorDB a query whose count(*) the engine gets
+    wrong (a multi-hop pattern whose middle nothing uses) draws a one-line warning on stderr
+    before it runs; see the README's count(*) caveat.
+
+    The examples use MovieLens 100K: export KGREC_CONFIG=configs/ml-100k.yaml and load it
+    once with kgrec build-graph.
 
     Examples:
 
-      kgrec cypher run top_items_per_genre -p genre=genre:drama -p limit=5
+      kgrec cypher run top_items_per_genre -p genre=Drama -p limit=5
 
-      kgrec cypher run support/why_recommended -p user=u0001 -p item=i0042 -f json
+      kgrec cypher run similar_users -p user=196 -p limit=3 -f csv
 
-      kgrec cypher run 'MATCH (i:Item) RETURN i.id AS id, i.title AS title LIMIT 5'
+      kgrec cypher run 'MATCH (u:User) WHERE u.age < $age RETURN count(u) AS n' -p age:int=18
 
-      kgrec cypher run my_query.cypher -p user=u0001 -f csv
+      kgrec cypher run user_history -p user=196 -p limit=5 -f json
+
+      kgrec cypher run cypher/analyst/interactions_per_genre.cypher -p split=all -f csv
     """
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
+    from kgrec.store.guard import row_merge_risk
     from kgrec.store.library import bind_params, resolve_query
 
     resolved = resolve_query(query)
-    params = bind_params(resolved, _parse_params(param))
+    params = bind_params(resolved, parse_params(param))
     config = load_cli_config(config_path, {})
     from kgrec.store.factory import open_store
 
     store = open_store(config.store, config.state_path)
     try:
+        risk = row_merge_risk(resolved.text) if store.name == "falkordb" else None
+        if risk is not None:
+            typer.echo(risk.message(), err=True)
         result = store.query(resolved.text, params, write=write)
     finally:
         store.close()
     print_result(result, fmt)
-
-
-def _parse_params(pairs: list[str]) -> dict[str, Any]:
-    params: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise typer.BadParameter(f"expected key=value, got {pair!r}", param_hint="--param")
-        try:
-            params[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key.strip()] = raw
-    return params

@@ -20,8 +20,8 @@ from kgrec.store.base import (
     QueryResult,
     check_identifier,
 )
-from kgrec.store.payload import node_batches, relationship_batches, relationship_query
 from kgrec.store.queries import load_query
+from kgrec.store.rows import node_batches, relationship_batches, relationship_query
 
 RECOMMENDED = "RECOMMENDED"
 EXPORT_PAGE = 10_000
@@ -147,13 +147,19 @@ class FalkorDBStore:
         """Run parameterised Cypher (``GRAPH.RO_QUERY`` unless ``write``)."""
         graph = self._db.select_graph(self.graph_name)
         if not write and self.graph_name not in self._db.list_graphs():
+            others = ", ".join(self.graphs()) or "none"
             raise StoreError(
-                f"graph {self.graph_name!r} does not exist yet: load it with kgrec build-graph"
+                f"graph {self.graph_name!r} does not exist yet: load it with kgrec build-graph, "
+                f"or point store.graph (the config, -c) at one that exists: {others}"
             )
         result = _run(graph, cypher, dict(params or {}), write=write)
         columns = [str(h[1]) for h in (result.header or [])]
         rows = [[_plain(v) for v in row] for row in result.result_set or []]
         return QueryResult(columns=columns, rows=rows)
+
+    def graphs(self) -> list[str]:
+        """Names of the graphs this server holds (staging copies left out), sorted."""
+        return sorted(g for g in self._db.list_graphs() if not g.endswith("__staging"))
 
     def close(self) -> None:
         """Close the client connection (the server keeps running)."""

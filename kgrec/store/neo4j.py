@@ -16,8 +16,8 @@ from typing import Any
 from kgrec.errors import StoreError
 from kgrec.store.base import GraphCounts, GraphPayload, Progress, QueryResult
 from kgrec.store.falkordb import _count_diff
-from kgrec.store.payload import node_batches, relationship_batches, relationship_query
 from kgrec.store.queries import load_query
+from kgrec.store.rows import node_batches, relationship_batches, relationship_query
 
 
 class Neo4jStore:

@@ -1,17 +1,14 @@
-"""Turn a validated dataset into the property graph the store holds, and into the rows of the
-``cypher/load/`` upserts every backend runs.
+"""Turn a validated dataset into the property graph the store holds.
 
 ``(:User)-[:INTERACTED {rating, timestamp, split}]->(:Item)`` for every interaction (all
-splits: the database is the record; ``split`` says which), and one relationship type per
-relation between the labels of its endpoint types. Empty values are left out rather than
-written as empty strings.
+splits: the database is the record; ``split`` says which; ``rating`` a float, ``timestamp``
+integer seconds), and one relationship type per relation between the labels of its endpoint
+types. Empty values are left out rather than written as empty strings. The rows the
+``cypher/load/`` upserts send are made by :mod:`kgrec.store.rows`, which writes numeric
+attribute columns (``User.age``, ``Item.year``) as numbers.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +23,15 @@ from kgrec.store.base import (
     label_for_type,
     rel_type_for_relation,
 )
+from kgrec.store.rows import node_batches, relationship_batches, relationship_query
+
+__all__ = [
+    "node_batches",
+    "payload_from_dataset",
+    "relationship_batches",
+    "relationship_query",
+    "upsert_payload",
+]
 
 INTERACTED = "INTERACTED"
 
@@ -58,7 +64,10 @@ def payload_from_dataset(dataset: Dataset, split: pd.Series) -> GraphPayload:
             "source": inter["user_id"].to_numpy(),
             "target": inter["item_id"].to_numpy(),
             "rating": inter["rating"].to_numpy(),
-            "timestamp": inter["timestamp"].where(inter["timestamp"] >= 0).to_numpy(),
+            "timestamp": inter["timestamp"]
+            .where(inter["timestamp"] >= 0)
+            .astype("Int64")
+            .reset_index(drop=True),
             "split": split.to_numpy(),
         }
     )
@@ -80,65 +89,6 @@ def payload_from_dataset(dataset: Dataset, split: pd.Series) -> GraphPayload:
             )
         )
     return GraphPayload(nodes=tuple(nodes), relationships=tuple(relationships))
-
-
-def relationship_query(name: str, rel_set: RelationshipSet) -> str:
-    """``cypher/<name>.cypher`` with the labels and type of ``rel_set`` filled in."""
-    from kgrec.store.queries import load_query
-
-    return load_query(
-        name, source=rel_set.source_label, target=rel_set.target_label, type=rel_set.type
-    )
-
-
-def node_batches(node_set: NodeSet, size: int) -> Iterator[list[dict[str, Any]]]:
-    """Rows for ``load/upsert_nodes``: ``[{id, props}]``, ``size`` at a time (no ``None``
-    property values)."""
-    frame = node_set.frame
-    ids = frame["id"].astype(str).tolist()
-    columns = _columns(frame, ("id",))
-    for start in range(0, len(ids), size):
-        yield [
-            {"id": ids[i], "props": _props(columns, i)}
-            for i in range(start, min(start + size, len(ids)))
-        ]
-
-
-def relationship_batches(rel_set: RelationshipSet, size: int) -> Iterator[list[dict[str, Any]]]:
-    """Rows for ``load/upsert_relationships``: ``[{source, target, props}]``, ``size`` at a
-    time."""
-    frame = rel_set.frame
-    sources = frame["source"].astype(str).tolist()
-    targets = frame["target"].astype(str).tolist()
-    columns = _columns(frame, ("source", "target"))
-    for start in range(0, len(sources), size):
-        yield [
-            {"source": sources[i], "target": targets[i], "props": _props(columns, i)}
-            for i in range(start, min(start + size, len(sources)))
-        ]
-
-
-def _columns(frame: pd.DataFrame, skip: tuple[str, ...]) -> dict[str, list[Any]]:
-    """Property columns as lists of plain Python values, ``None`` for missing."""
-    out = {}
-    for column in frame.columns:
-        if column in skip:
-            continue
-        values = frame[column].astype(object).where(frame[column].notna(), None).tolist()
-        out[str(column)] = [_native(v) for v in values]
-    return out
-
-
-def _native(value: Any) -> Any:
-    if hasattr(value, "item"):  # numpy scalar
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
-def _props(columns: dict[str, list[Any]], i: int) -> dict[str, Any]:
-    return {k: v[i] for k, v in columns.items() if v[i] is not None}
 
 
 def upsert_payload(store: GraphStore, payload: GraphPayload, batch_size: int = 5000) -> None:

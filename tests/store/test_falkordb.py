@@ -80,6 +80,19 @@ def test_properties_round_trip_and_missing_values_are_absent(
     assert nulls == [[0]]
 
 
+def test_numbers_are_stored_as_numbers(store: FalkorDBStore, demo_payload: GraphPayload) -> None:
+    store.load(demo_payload)
+    types = store.query(
+        "MATCH (u:User {id: 'u0002'})-[r:INTERACTED]->(i:Item) WITH u, r, i LIMIT 1 "
+        "RETURN typeOf(u.age), typeOf(i.year), typeOf(r.rating), typeOf(r.timestamp), "
+        "typeOf(u.occupation), typeOf(i.title)"
+    ).rows
+    assert types == [["Integer", "Integer", "Float", "Integer", "String", "String"]]
+    users = pd.read_csv(DEMO / "users.csv")
+    young = store.query("MATCH (u:User) WHERE u.age < 18 RETURN count(u) AS n").rows
+    assert young == [[int((users["age"] < 18).sum())]] and young[0][0] > 0
+
+
 def test_failed_load_leaves_the_live_graph_unchanged(
     store: FalkorDBStore, demo_payload: GraphPayload
 ) -> None:
@@ -132,7 +145,10 @@ def test_unknown_graph_is_a_clear_error(falkordb_home: Path) -> None:
     server = FalkorDBServer(falkordb_home)
     info = server.start()
     store = FalkorDBStore(info.host, info.port, server.password(), graph="never_loaded")
-    with pytest.raises(StoreError, match="does not exist yet"):
+    store._db.select_graph("t_other").query("CREATE (:X)")
+    with pytest.raises(StoreError, match=r"does not exist yet.*one that exists: .*t_other"):
         store.query("MATCH (n) RETURN n")
     assert store.counts().nodes == {}
+    assert "t_other" in store.graphs() and "never_loaded" not in store.graphs()
+    store._drop("t_other")
     store.close()

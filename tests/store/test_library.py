@@ -57,6 +57,9 @@ RECS = [
      "at": "2024-05-30T00:00:00Z", "request_id": "r4", "paths": []},
     {"user": "u0003", "item": "i0400", "rank": 2, "score": 0.6, "model_id": "m1",
      "at": "2024-05-30T00:00:00Z", "request_id": "r4", "paths": []},
+    *({"user": "u0002", "item": item, "rank": rank, "score": 1 / rank, "model_id": "m2",
+       "at": "2024-06-04T12:00:00Z", "request_id": "r5", "paths": []}
+      for rank, item in enumerate(["i0002", "i0005", "i0077", "i0161"], 1)),
 ]  # fmt: skip
 
 
@@ -560,6 +563,121 @@ def check_user_history(store: FalkorDBStore, demo: Demo) -> None:
     assert len(run(store, "user_history", user="u0001", limit=4)) == 4
 
 
+def check_served_genre_mix(store: FalkorDBStore, demo: Demo) -> None:
+    def expected(user: str, request: str, split: str) -> list[tuple[str, int, float, int, Any]]:
+        served = set(demo.recs.loc[demo.recs["request_id"] == request, "item_id"])
+        inter = demo.inter if split == "all" else demo.inter[demo.inter["split"] == split]
+        history = set(inter.loc[inter["user_id"] == user, "item_id"])
+        rows = []
+        for genre, items in demo.item_genre.groupby("genre")["item_id"]:
+            s, h = len(served & set(items)), len(history & set(items))
+            if s or h:
+                rows.append((genre, s, s / len(served), h, h / len(history) if history else None))
+        return sorted(rows, key=lambda r: (-r[1], -r[3], r[0]))
+
+    for user, request, args in (
+        ("u0002", "r5", {}),  # the latest list is the default
+        ("u0001", "r2", {}),
+        ("u0001", "r1", {"request_id": "r1", "split": "train"}),
+        ("u0001", "r1", {"model_id": "m1"}),
+    ):
+        got = run(store, "served_genre_mix", user=user, **args)
+        want = expected(user, request, args.get("split", "all"))
+        assert got and sum(r["served_items"] for r in got) >= 1
+        assert [(r["genre"], r["served_items"], r["history_items"]) for r in got] == [
+            (g, s, h) for g, s, _, h, _ in want
+        ]
+        assert [r["served_share"] for r in got] == pytest.approx([w[2] for w in want])
+        assert [r["history_share"] for r in got] == pytest.approx([w[4] for w in want])
+        assert {r["request_id"] for r in got} == {request}
+    assert run(store, "served_genre_mix", user="u0100") == []  # never served
+
+
+def check_exposure_by_person(store: FalkorDBStore, demo: Demo) -> None:
+    counts = demo.item_counts()
+    recs = demo.recs.groupby("item_id").size().reindex(counts.index, fill_value=0)
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("directed_by", {}),
+        ("starring", {"relation": "STARRING"}),
+        ("directed_by", {"relation": "Directed_By", "split": "all"}),
+    ]
+    for relation, given in cases:
+        inter = counts if given.get("split") != "all" else demo.inter.groupby("item_id").size()
+        inter = inter.reindex(counts.index, fill_value=0)
+        links = demo.triples[demo.triples["relation"] == relation]
+        frame = pd.DataFrame({"person": links["tail"].to_numpy(), "item": links["head"].to_numpy()})
+        frame["n"] = frame["item"].map(inter)
+        frame["r"] = frame["item"].map(recs)
+        table = frame.groupby("person").agg(items=("item", "size"), n=("n", "sum"), r=("r", "sum"))
+        table = table.reset_index().sort_values(
+            ["n", "r", "person"], ascending=[False, False, True]
+        )
+        got = run(store, "exposure_by_person", limit=10_000, **given)
+        assert [
+            (r["person"], r["items"], r["interactions"], r["recommendations"]) for r in got
+        ] == [(p, int(i), int(n), int(r)) for p, i, n, r in table.itertuples(index=False)]
+        share_i = table["n"] / inter.sum()
+        share_r = table["r"] / len(demo.recs)
+        assert [r["interaction_share"] for r in got] == pytest.approx(share_i.tolist())
+        assert [r["recommendation_share"] for r in got] == pytest.approx(share_r.tolist())
+        ratio = [r["exposure_ratio"] for r in got if r["exposure_ratio"] is not None]
+        assert ratio == pytest.approx((share_r / share_i)[share_i > 0].tolist())
+    names = dict(demo.entities[["entity_id", "name"]].itertuples(index=False, name=None))
+    top = run(store, "exposure_by_person", limit=3)
+    assert len(top) == 3 and all(r["name"] == names[r["person"]] for r in top)
+    (none,) = run(store, "exposure_by_person", model_id="no-such-model", limit=1)
+    assert none["recommendations"] == 0 and none["exposure_ratio"] is None
+
+
+def check_co_recommended_pairs(store: FalkorDBStore, demo: Demo) -> None:
+    def expected(recs: pd.DataFrame, min_lists: int = 1) -> list[tuple[str, str, int, float]]:
+        lists = recs.groupby("request_id")["item_id"].agg(lambda s: sorted(set(s)))
+        pairs: dict[tuple[str, str], int] = defaultdict(int)
+        for items in lists:
+            for pair in itertools.combinations(items, 2):
+                pairs[pair] += 1
+        rows = [(a, b, n, n / len(lists)) for (a, b), n in pairs.items() if n >= min_lists]
+        return sorted(rows, key=lambda r: (-r[2], r[0], r[1]))
+
+    def check(got_rows: list[dict[str, Any]], want: list[tuple[str, str, int, float]]) -> None:
+        assert [(r["item_a"], r["item_b"], r["lists"]) for r in got_rows] == [w[:3] for w in want]
+        assert [r["list_share"] for r in got_rows] == pytest.approx([w[3] for w in want])
+
+    full = expected(demo.recs)
+    assert full[0][:3] == ("i0002", "i0005", 2)  # served together in r1 and r5
+    check(run(store, "co_recommended_pairs", limit=100), full)
+    check(run(store, "co_recommended_pairs", min_lists=2), expected(demo.recs, 2))
+    m2 = demo.recs[demo.recs["model_id"] == "m2"]
+    check(run(store, "co_recommended_pairs", model_id="m2", limit=2), expected(m2)[:2])
+    assert run(store, "co_recommended_pairs", since="2024-06-05") == []
+    titles = dict(demo.items[["item_id", "title"]].itertuples(index=False, name=None))
+    first = run(store, "co_recommended_pairs", limit=1)[0]
+    assert (first["title_a"], first["title_b"]) == (titles["i0002"], titles["i0005"])
+
+
+def check_never_recommended_summary(store: FalkorDBStore, demo: Demo) -> None:
+    counts = demo.item_counts()
+    cases: list[tuple[dict[str, Any], pd.DataFrame]] = [
+        ({}, demo.recs),
+        ({"model_id": "m1"}, demo.recs[demo.recs["model_id"] == "m1"]),
+        ({"since": "2024-06-02"}, demo.recs[demo.recs["at"] >= "2024-06-02"]),
+    ]
+    for given, recs in cases:
+        never = ~counts.index.isin(recs["item_id"])
+        (row,) = run(store, "never_recommended_summary", **given)
+        assert row["items"] == 400
+        assert row["never_recommended"] == int(never.sum())
+        assert row["recommended_items"] == recs["item_id"].nunique()
+        assert row["never_recommended_share"] == pytest.approx(never.mean())
+        assert row["interactions"] == len(demo.train)
+        assert row["never_recommended_interactions"] == int(counts[never].sum())
+        assert row["never_recommended_interaction_share"] == pytest.approx(
+            counts[never].sum() / len(demo.train)
+        )
+    (nothing,) = run(store, "never_recommended_summary", model_id="no-such-model", split="all")
+    assert nothing["never_recommended"] == 400 and nothing["interactions"] == len(demo.inter)
+
+
 CHECKS: dict[str, Callable[[FalkorDBStore, Demo], None]] = {
     "top_items_per_genre": check_top_items_per_genre,
     "similar_users": check_similar_users,
@@ -572,6 +690,10 @@ CHECKS: dict[str, Callable[[FalkorDBStore, Demo], None]] = {
     "why_recommended": check_why_recommended,
     "recommendations_for_user": check_recommendations_for_user,
     "user_history": check_user_history,
+    "served_genre_mix": check_served_genre_mix,
+    "exposure_by_person": check_exposure_by_person,
+    "co_recommended_pairs": check_co_recommended_pairs,
+    "never_recommended_summary": check_never_recommended_summary,
 }
 
 
