@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
 from kgrec.errors import KgrecError
 
-Adapter = Literal["contract", "ml-100k", "ml-latest-small", "ml-1m", "kgat"]
+Adapter = Literal["contract", "ml-100k", "ml-latest-small", "ml-1m", "kgat", "lastfm"]
 SplitMethod = Literal["temporal_loo", "temporal_ratio", "given"]
 Backend = Literal["falkordb", "neo4j"]
 

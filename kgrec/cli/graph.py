@@ -29,7 +29,7 @@ def build_graph_command(
     adapter: str | None = typer.Option(
         None,
         "--adapter",
-        help="Input format: contract, ml-100k, ml-latest-small, ml-1m or kgat.",
+        help="Input format: contract, ml-100k, ml-latest-small, ml-1m, kgat or lastfm.",
     ),
     kg: Path | None = typer.Option(None, "--kg", help="Extra KG folder (e.g. ml-100k-kg)."),
     artifacts: Path | None = typer.Option(None, "--artifacts", help="Artifact folder to write."),

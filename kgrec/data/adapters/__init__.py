@@ -3,7 +3,7 @@
 Each adapter reads the raw files in place (nothing is copied) and returns
 :class:`~kgrec.data.contract.DatasetTables` whose tables remember the raw file and line of
 every row, so validation errors point at the original input (``u.data:57 [rating] ...``).
-Ids are strings. The formats are described in :mod:`.movielens` and :mod:`.kgat`.
+Ids are strings. The formats are described in :mod:`.movielens`, :mod:`.lastfm` and :mod:`.kgat`.
 
 ==================  ===========================================================================
 name                input
@@ -12,6 +12,8 @@ name                input
                     ml-100k Freebase KG folder (triples.csv, entities.csv, item_map.csv)
 ``ml-latest-small`` MovieLens latest-small (ratings.csv, movies.csv, optional tags.csv)
 ``ml-1m``           MovieLens 1M (ratings.dat, movies.dat, users.dat; ``::``, Latin-1)
+``lastfm``          HetRec 2011 Last.fm 2K (user_artists.dat, artists.dat, optional
+                    user_taggedartists.dat + tags.dat, user_friends.dat)
 ``kgat``            KGAT format (train.txt, test.txt, item_list.txt, optional user_list.txt,
                     kg_final.txt, entity_list.txt, relation_list.txt); given train/test split
 ==================  ===========================================================================
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kgrec.data.adapters.kgat import read_kgat
+from kgrec.data.adapters.lastfm import read_lastfm
 from kgrec.data.adapters.movielens import read_ml1m, read_ml100k, read_ml_latest
 from kgrec.data.contract import DatasetTables
 from kgrec.errors import KgrecError
@@ -35,6 +38,7 @@ ADAPTERS: dict[str, Adapter] = {
     "ml-latest-small": read_ml_latest,
     "ml-1m": read_ml1m,
     "kgat": read_kgat,
+    "lastfm": read_lastfm,
 }
 """Adapter name (``dataset.adapter`` in a config) -> reader."""
 KG_ADAPTERS: dict[str, Callable[..., DatasetTables]] = {"ml-100k": read_ml100k}
