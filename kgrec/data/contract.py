@@ -22,6 +22,7 @@ files; :mod:`kgrec.data.validate` checks the contract and reports file, line and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,11 @@ import numpy as np
 import pandas as pd
 
 from kgrec.errors import Problem, ValidationError
+from kgrec.naming import ITEM as ITEM
+from kgrec.naming import USER as USER
 
+MISSING_STRINGS = frozenset({"", "nan", "NaN", "None", "<NA>", "NaT", "null"})
+"""String values that mean "missing" (``astype(str)`` turns ``None``/NaN into these)."""
 TABLE_NAMES = ("interactions", "items", "users", "triples", "entities")
 REQUIRED_TABLES = ("interactions", "items")
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -47,7 +52,6 @@ ID_COLUMNS: dict[str, tuple[str, ...]] = {
     "triples": ("head", "relation", "tail", "head_type", "tail_type"),
     "entities": ("entity_id", "type"),
 }
-USER, ITEM = "user", "item"
 """Node types every dataset has."""
 
 
@@ -217,7 +221,5 @@ def _check_utf8(path: Path) -> None:
 
 
 def _parser_line(exc: Exception) -> int | None:
-    import re
-
     match = re.search(r"line (\d+)", str(exc))
     return int(match.group(1)) if match else None

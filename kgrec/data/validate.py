@@ -18,6 +18,7 @@ import pandas as pd
 
 from kgrec.data.contract import ITEM, REQUIRED_COLUMNS, USER, DatasetTables, Table
 from kgrec.errors import Problem, ValidationError
+from kgrec.naming import relation_name  # node types take the same snake form
 
 MAX_PROBLEMS_PER_CHECK = 10
 ENTITY = "entity"
@@ -250,13 +251,8 @@ def _check_interactions(
     return out.reset_index(drop=True), notes
 
 
-def _normalise_type(value: str) -> str:
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", value.strip())
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
 def _check_entity_types(table: Table, entities: pd.DataFrame, found: _Collector) -> pd.Series:
-    types = entities["type"].astype(str).map(_normalise_type)
+    types = entities["type"].astype(str).map(relation_name)
     entities["type"] = types
     bad = ~types.map(lambda t: bool(_TYPE_NAME.match(t)))
     found.rows(table, bad.to_numpy(), "type", "entity type must start with a letter")
@@ -283,7 +279,7 @@ def _check_triples(
     out = pd.DataFrame({c: frame[c].astype(str).str.strip() for c in ("head", "relation", "tail")})
     for column in ("head", "relation", "tail"):
         found.rows(table, (out[column] == "").to_numpy(), column, "empty value")
-    bad_rel = out["relation"].map(_normalise_type) == ""
+    bad_rel = out["relation"].map(relation_name) == ""
     found.rows(table, bad_rel.to_numpy(), "relation", "relation name has no letters or digits")
     item_ids = pd.Index(items["item_id"])
     user_ids = pd.Index(users["user_id"]) if users is not None else None
@@ -291,7 +287,7 @@ def _check_triples(
         ids = out[end]
         declared_col = f"{end}_type"
         if declared_col in frame.columns:
-            declared = frame[declared_col].astype(str).str.strip().map(_normalise_type)
+            declared = frame[declared_col].astype(str).str.strip().map(relation_name)
         else:
             declared = pd.Series("", index=frame.index)
         inferred = pd.Series("", index=frame.index, dtype=object)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from ogb.linkproppred import Evaluator
 from torch import Tensor
 
 from kgrec.data.hetero import GraphArtifact
@@ -79,8 +80,6 @@ def ogb_metrics(pos: Tensor, neg: Tensor) -> dict[str, float]:
         pos: Scores of the held-out pairs ``[N]``.
         neg: Scores of their negatives ``[N, num_negatives]``.
     """
-    from ogb.linkproppred import Evaluator
-
     result = Evaluator(name=OGB_EVALUATOR).eval(
         {"y_pred_pos": pos.float().cpu(), "y_pred_neg": neg.float().cpu()}
     )
