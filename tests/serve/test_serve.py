@@ -66,6 +66,21 @@ def test_bundle_matches_checkpoint_and_loads_without_torch(served: Served) -> No
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
 
 
+def test_cli_recommend_starts_without_torch_or_pandas(served: Served) -> None:
+    """`kgrec recommend` from a fresh bundle loads neither torch nor pandas (nor rich for
+    JSON): that is what keeps its start-up fast."""
+    args = ["recommend", "--user", "u0001", "-f", "json", "--artifacts", str(served.artifacts)]
+    code = (
+        "import sys; from kgrec.cli import app; "
+        f"app({args!r}, standalone_mode=False); "
+        "bad = [m for m in ('torch', 'pandas', 'rich') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["recommendations"]
+
+
 def test_stale_bundle_is_rebuilt(served: Served) -> None:
     folder = serving_dir(served.checkpoint)
     assert is_fresh(folder, served.checkpoint, served.artifacts)
