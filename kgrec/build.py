@@ -25,7 +25,7 @@ from kgrec.data.contract import DatasetTables, read_folder
 from kgrec.data.hetero import GraphArtifact, build_graph_artifact, build_id_map
 from kgrec.data.hetero import load_artifact as load_artifact  # moved to data; kept importable
 from kgrec.data.layout import GRAPH_FILE, ID_MAP_FILE, MANIFEST, TABLES_DIR
-from kgrec.data.split import SPLITS, split_interactions
+from kgrec.data.split import SPLITS, facts_known_in_training, split_interactions
 from kgrec.data.validate import Dataset, validate
 from kgrec.errors import KgrecError
 from kgrec.files import staging_dir, swap_dir
@@ -116,6 +116,7 @@ def build_graph(config: Config, reporter: Reporter | None = None) -> BuildReport
 
     with reporter.stage("Splitting and indexing"):
         split = split_interactions(dataset.interactions, config.split)
+        dataset = facts_known_in_training(dataset, split)
         id_map = build_id_map(dataset)
         artifact = build_graph_artifact(dataset, split, id_map)
     counts = input_counts(dataset, split)

@@ -10,14 +10,18 @@ interactions    yes       ``user_id``, ``item_id``, optional ``rating`` (float),
 items           yes       ``item_id`` plus any text columns (``title``, ``description``, ...)
 users           no        ``user_id`` plus attribute columns (``age``, ``occupation``, ...)
 triples         no        ``head``, ``relation``, ``tail``, optional ``head_type``,
-                          ``tail_type``
+                          ``tail_type``; optional ``user_id``, ``timestamp``: who stated
+                          the fact and when (a tag a user applied)
 entities        no        ``entity_id``, ``type``, optional ``name``, ``description``
 ==============  ========  ==================================================================
 
 Ids are strings. A triple's ``head``/``tail`` names a user, an item or an entity; its type
 comes from ``head_type``/``tail_type`` when given (``user``, ``item`` or an entity type), else
-from the ``entities`` table, else from the items or users table. Reading a folder only parses
-files; :mod:`kgrec.data.validate` checks the contract and reports file, line and field.
+from the ``entities`` table, else from the items or users table. A triple never links a user
+and an item: that is an interaction, and belongs in ``interactions`` (where the split sees
+it). A fact stated by a user after their training cut-off is left out of the graph
+(:func:`kgrec.data.split.facts_known_in_training`). Reading a folder only parses files;
+:mod:`kgrec.data.validate` checks the contract and reports file, line and field.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ ID_COLUMNS: dict[str, tuple[str, ...]] = {
     "interactions": ("user_id", "item_id"),
     "items": ("item_id",),
     "users": ("user_id",),
-    "triples": ("head", "relation", "tail", "head_type", "tail_type"),
+    "triples": ("head", "relation", "tail", "head_type", "tail_type", "user_id"),
     "entities": ("entity_id", "type"),
 }
 """Node types every dataset has."""

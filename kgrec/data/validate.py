@@ -3,8 +3,9 @@
 Nothing is written anywhere while validating, so a dataset that fails leaves the database
 and the artifacts untouched. Checks: required columns (with a "did you mean" hint), empty
 tables, empty and duplicate ids, numeric ``rating``/``timestamp``, interactions and triples
-that point at unknown ids, self-loops, and triples whose declared types disagree with the
-entities table.
+that point at unknown ids, self-loops, triples whose declared types disagree with the
+entities table, and triples between a user and an item (interactions in disguise, which
+would bypass the split).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ class Dataset:
         items: ``item_id`` plus text/attribute columns.
         users: ``user_id`` plus attribute columns (every interacting user is present).
         entities: ``entity_id``, ``type``, ``name`` (every non-user/item triple endpoint).
-        triples: ``head``, ``relation``, ``tail``, ``head_type``, ``tail_type``.
+        triples: ``head``, ``relation``, ``tail``, ``head_type``, ``tail_type``; with
+            provenance (``user_id``, ``timestamp`` (int64, ``-1`` unknown)) when the input
+            had it, one row per statement (the same fact may be stated by several users).
         notes: What validation changed (merged duplicates), for the build report.
     """
 
@@ -279,6 +282,12 @@ def _check_triples(
     out = pd.DataFrame({c: frame[c].astype(str).str.strip() for c in ("head", "relation", "tail")})
     for column in ("head", "relation", "tail"):
         found.rows(table, (out[column] == "").to_numpy(), column, "empty value")
+    provenance = {}
+    if "user_id" in frame.columns:
+        provenance["user_id"] = frame["user_id"].fillna("").astype(str).str.strip()
+    if "timestamp" in frame.columns:
+        stamps = _numeric(table, "timestamp", found, integer=True)
+        provenance["timestamp"] = stamps.fillna(-1).astype("int64")
     bad_rel = out["relation"].map(relation_name) == ""
     found.rows(table, bad_rel.to_numpy(), "relation", "relation name has no letters or digits")
     item_ids = pd.Index(items["item_id"])
@@ -349,6 +358,18 @@ def _check_triples(
         out[declared_col] = resolved
     loops = (out["head"] == out["tail"]) & (out["head_type"] == out["tail_type"])
     found.rows(table, loops.to_numpy(), "tail", "self-loop: head and tail are the same node")
+    ends = {USER, ITEM}
+    user_item = (out["head_type"] != out["tail_type"]) & out["head_type"].isin(ends)
+    user_item &= out["tail_type"].isin(ends)
+    found.rows(
+        table,
+        user_item.to_numpy(),
+        "tail_type" if "tail_type" in frame.columns else "tail",
+        "a triple between a user and an item is an interaction: put it in interactions "
+        "(there the train/validation/test split applies)",
+    )
+    for column, values in provenance.items():
+        out[column] = values.to_numpy()
     notes = []
     dup = out.duplicated(keep="first")
     if dup.any():
