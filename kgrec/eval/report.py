@@ -15,8 +15,9 @@ from typing import Any
 from kgrec.config import EvalConfig
 from kgrec.data.hetero import GraphArtifact
 from kgrec.eval.baselines import fit_baseline
-from kgrec.eval.metrics import ScoreFn, evaluate_ranking
+from kgrec.eval.metrics import evaluate_ranking
 from kgrec.eval.sampled import evaluate_sampled
+from kgrec.nn.scoring import ScoreFn
 from kgrec.train.checkpoint import load_checkpoint
 
 

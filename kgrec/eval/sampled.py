@@ -24,7 +24,8 @@ from torch import Tensor
 
 from kgrec.data.hetero import GraphArtifact
 from kgrec.errors import KgrecError
-from kgrec.eval.metrics import ScoreFn, pair_keys
+from kgrec.eval.metrics import pair_keys
+from kgrec.nn.scoring import ScoreFn
 
 OGB_EVALUATOR = "ogbl-citation2"
 """The OGB dataset whose evaluator takes ``y_pred_pos [N]`` and ``y_pred_neg [N, K]``."""

