@@ -2,13 +2,14 @@
 
 Heavy libraries (torch, pandas, database clients) are imported inside commands so that
 ``kgrec --help`` starts fast. Commands live in :mod:`~kgrec.cli.graph` (build-graph, db,
-cypher), :mod:`~kgrec.cli.learn` (embed, train, evaluate) and :mod:`~kgrec.cli.serve`
-(recommend, explain); importing this package registers them on :data:`app`.
+cypher), :mod:`~kgrec.cli.learn` (embed, train, evaluate), :mod:`~kgrec.cli.serve`
+(recommend, explain) and :mod:`~kgrec.cli.items` (add-items); importing this package
+registers them on :data:`app`.
 """
 
 from __future__ import annotations
 
-from kgrec.cli import graph, learn, serve  # noqa: F401  (register their commands)
+from kgrec.cli import graph, items, learn, serve  # noqa: F401  (register their commands)
 from kgrec.cli.apps import app
 
 __all__ = ["app", "main"]

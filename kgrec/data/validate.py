@@ -309,19 +309,11 @@ def _check_triples(
         resolved = declared.where(declared != "", inferred)
         # declared types must agree with where the id lives
         is_item = resolved == ITEM
-        found.rows(
-            table,
-            (is_item & ~in_items).to_numpy(),
-            end,
-            "declared type 'item' but the id is not in the items table",
-        )
+        message = "declared type 'item' but the id is not in the items table"
+        found.rows(table, (is_item & ~in_items).to_numpy(), end, message)
         if user_ids is not None:
-            found.rows(
-                table,
-                ((resolved == USER) & ~ids.isin(user_ids)).to_numpy(),
-                end,
-                "declared type 'user' but the id is not in the users table",
-            )
+            message = "declared type 'user' but the id is not in the users table"
+            found.rows(table, ((resolved == USER) & ~ids.isin(user_ids)).to_numpy(), end, message)
         if entity_types is not None:
             mismatch = (
                 (declared != "")
@@ -339,20 +331,11 @@ def _check_triples(
                         f"{inferred.iat[pos]!r}",
                     )
                 )
-            unknown = resolved == ""
-            found.rows(
-                table,
-                unknown.to_numpy(),
-                end,
-                "unknown id (not in entities, items or users)",
-            )
+            message = "unknown id (not in entities, items or users)"
+            found.rows(table, (resolved == "").to_numpy(), end, message)
             unknown_entity = (declared != "") & ~declared.isin([ITEM, USER]) & (inferred == "")
-            found.rows(
-                table,
-                unknown_entity.to_numpy(),
-                end,
-                "unknown entity id (not in the entities table)",
-            )
+            message = "unknown entity id (not in the entities table)"
+            found.rows(table, unknown_entity.to_numpy(), end, message)
         else:
             resolved = resolved.where(resolved != "", ENTITY)
         out[declared_col] = resolved
