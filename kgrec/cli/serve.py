@@ -30,7 +30,8 @@ from kgrec.cli.common import (
 from kgrec.config import Config
 from kgrec.errors import KgrecError
 from kgrec.serve.bundle import Bundle, fresh_bundle
-from kgrec.serve.paths import Explainer, GraphPath
+from kgrec.serve.graph_path import GraphPath
+from kgrec.serve.paths import Explainer
 from kgrec.serve.recommend import Recommendation, Recommender, parse_seed_items
 from kgrec.serve.record import new_request_id, record_served, served
 

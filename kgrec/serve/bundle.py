@@ -36,8 +36,9 @@ from kgrec.data.edges import EdgeType
 from kgrec.data.layout import GRAPH_FILE
 from kgrec.errors import KgrecError
 
-FORMAT = 2
-"""2: the graph of the model (edge types it propagated over) for explanations."""
+FORMAT = 3
+"""2: the graph of the model (edge types it propagated over) for explanations; 3: with what
+each node passes on over the model's layers and the relation vectors (path contributions)."""
 SERVING_DIR = "serving"
 ARRAYS = ("user_embedding", "item_embedding", "seen_indptr", "seen_indices")
 FILES = (*(f"{name}.npy" for name in ARRAYS), "users.json", "items.json", "meta.json")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from kgrec.data.added_items import AddedItems, added_stamp, load_added
-from kgrec.data.edges import EdgeType, is_interaction
+from kgrec.data.edges import EdgeType, is_interaction, reverse
 from kgrec.data.hetero import GraphArtifact, load_artifact
 from kgrec.data.layout import TABLES_DIR
 from kgrec.errors import KgrecError
@@ -108,11 +108,9 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
 
     edge_types = message_passing_edge_types(meta.model_args)
     x_dict = load_features(artifacts_dir)[0] if model.text_dim else None
-    with torch.no_grad():
-        final = model(artifact.to_hetero_data().edge_index_dict, x_dict)
-    graph = _explanation_graph(
-        artifact, artifacts_dir, set(edge_types), added, final, item_emb[:num_items]
-    )
+    carried = carriers(model, artifact.to_hetero_data().edge_index_dict, x_dict)
+    graph = _explanation_graph(artifact, artifacts_dir, set(edge_types), added, carried)
+    graph.relation_vectors = relation_vectors(model, graph.relations, item_emb.shape[1])
 
     target = serving_dir(checkpoint)
     staging = staging_dir(target)
@@ -191,6 +189,50 @@ def item_entities(artifacts_dir: Path | str, item_ids: list[str]) -> list[set[st
     return linked
 
 
+def carriers(
+    model: Any, edge_index_dict: Mapping[EdgeType, torch.Tensor], x_dict: Any
+) -> dict[str, np.ndarray]:
+    """What each node passes to its neighbours over the model's layers, ``{type: [n, d]}``.
+
+    The model's final embedding is the mean of its layer states, ``z = (h_0 + ... + h_L) /
+    (L + 1)``, and a neighbour receives ``h_0 .. h_{L-1}`` of a node (its last state reaches
+    no one), so the carrier is ``(h_0 + ... + h_{L-1}) / (L + 1)``: ``L / (L + 1)`` times the
+    final embedding of the same model run for ``L - 1`` layers. A model without
+    ``num_layers`` gets its final embeddings instead.
+    """
+    layers = getattr(model, "num_layers", None)
+    with torch.no_grad():
+        if not isinstance(layers, int) or layers < 1:
+            return {t: v.float().numpy() for t, v in model(edge_index_dict, x_dict).items()}
+        try:
+            model.num_layers = layers - 1
+            shorter = model(edge_index_dict, x_dict)
+        finally:
+            model.num_layers = layers
+    scale = layers / (layers + 1)
+    return {t: (v.float() * scale).numpy() for t, v in shorter.items()}
+
+
+def relation_vectors(model: Any, relations: list[EdgeType], dim: int) -> np.ndarray:
+    """``[2, R, d]`` the vector ``e_r`` the model multiplies a message by, per stored relation:
+    ``[0]`` into its tail (the stored direction), ``[1]`` into its head (the reverse).
+
+    Ones where the model has no vector for the direction (no ``relation_emb``, or an edge
+    type it does not propagate over), i.e. a message passed unchanged.
+    """
+    out = np.ones((2, len(relations), dim), dtype=np.float32)
+    kinds = list(getattr(model, "kg_edge_types", []))
+    table = getattr(model, "relation_emb", None)
+    if table is None:
+        return out
+    weights = table.detach().float().numpy()
+    for r, edge_type in enumerate(relations):
+        for direction, into in enumerate((edge_type, reverse(edge_type))):
+            if into in kinds and weights.shape[1] == dim:
+                out[direction, r] = weights[kinds.index(into)]
+    return out
+
+
 @dataclass
 class _GraphArrays:
     """What :mod:`kgrec.serve.graph` reads, before it is written."""
@@ -198,7 +240,8 @@ class _GraphArrays:
     train: tuple[np.ndarray, np.ndarray]
     item_entity: np.ndarray  # [4, N]
     item_item: np.ndarray  # [3, M]
-    entity_embedding: np.ndarray  # [E, d]
+    carriers: dict[str, np.ndarray]  # user [U, d], item [I, d], entity [E, d]
+    relation_vectors: np.ndarray  # [2, R, d]
     relations: list[EdgeType]
     entity_types: list[str]
     entities: dict[str, list[Any]]
@@ -209,7 +252,9 @@ class _GraphArrays:
         np.save(folder / "train_indices.npy", self.train[1])
         np.save(folder / "item_entity.npy", self.item_entity)
         np.save(folder / "item_item.npy", self.item_item)
-        np.save(folder / "entity_embedding.npy", self.entity_embedding)
+        for name, values in self.carriers.items():
+            np.save(folder / f"{name}_carrier.npy", values.astype(np.float32))
+        np.save(folder / "relation_vectors.npy", self.relation_vectors.astype(np.float32))
         meta = {
             "relations": [list(r) for r in self.relations],
             "entity_types": self.entity_types,
@@ -223,8 +268,7 @@ def _explanation_graph(
     artifacts_dir: Path,
     used: set[EdgeType],
     added: _Placed | None,
-    final: Mapping[str, torch.Tensor],
-    item_embedding: np.ndarray,
+    carried: Mapping[str, np.ndarray],
 ) -> _GraphArrays:
     """The used edges around items, from the artifact's own edge tensors (see
     :mod:`kgrec.serve.graph`); items added later keep their links of used relations."""
@@ -267,14 +311,18 @@ def _explanation_graph(
         for t, k in zip(ent_type, ent_index, strict=True)
     ]
     names = _entity_names(artifacts_dir, ids)
-    embedding = _entity_embedding(
-        final, entity_types, ent_type, ent_index, ie[0], entity, item_embedding
-    )
+    dim = carried[ITEM].shape[1]
+    entity_carrier = np.zeros((ent_type.size, dim), dtype=np.float32)
+    for position, node_type in enumerate(entity_types):
+        mine = np.flatnonzero(ent_type == position)
+        if mine.size and node_type in carried:
+            entity_carrier[mine] = carried[node_type][ent_index[mine]]
     return _GraphArrays(
         train=train,
         item_entity=np.stack([ie[0], entity, ie[3], ie[4]]).astype(np.int64),
         item_item=ii.astype(np.int64),
-        entity_embedding=embedding,
+        carriers={USER: carried[USER], ITEM: carried[ITEM], "entity": entity_carrier},
+        relation_vectors=np.ones((2, len(relations), dim), dtype=np.float32),
         relations=relations,
         entity_types=entity_types,
         entities={
@@ -312,34 +360,6 @@ def _added_links(
             code = type_code[link.entity_type]
             rows.append([num_items + offset, code, int(hit[0]), position[edge_type], 1])
     return [np.asarray(rows, dtype=np.int64).T] if rows else []
-
-
-def _entity_embedding(
-    final: Mapping[str, torch.Tensor],
-    entity_types: Sequence[str],
-    ent_type: np.ndarray,
-    ent_index: np.ndarray,
-    edge_item: np.ndarray,
-    edge_entity: np.ndarray,
-    item_embedding: np.ndarray,
-) -> np.ndarray:
-    """``[E, d]`` the model's final embedding of each graph entity; the mean of its trained
-    items' embeddings for a node type the model gives none."""
-    dim = item_embedding.shape[1]
-    out = np.zeros((ent_type.size, dim), dtype=np.float32)
-    trained = edge_item < item_embedding.shape[0]
-    sums = np.zeros((ent_type.size, dim), dtype=np.float64)
-    np.add.at(sums, edge_entity[trained], item_embedding[edge_item[trained]])
-    counts = np.bincount(edge_entity[trained], minlength=ent_type.size)
-    mean = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
-    for code, node_type in enumerate(entity_types):
-        mine = np.flatnonzero(ent_type == code)
-        values = final.get(node_type)
-        if values is None or values.shape[1] != dim:
-            out[mine] = mean[mine]
-        else:
-            out[mine] = values[ent_index[mine]].float().numpy()
-    return out
 
 
 def _entity_names(artifacts_dir: Path, ids: Iterable[str]) -> list[str]:

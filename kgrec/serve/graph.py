@@ -12,8 +12,11 @@ file                    content
 ``train_indices.npy``   int64 ``[nnz]``: their items, sorted within each row
 ``item_entity.npy``     int64 ``[4, N]``: item, entity, relation, 1 if the item is the head
 ``item_item.npy``       int64 ``[3, M]``: head item, tail item, relation
-``entity_embedding``    float32 ``[num_entities, d]``: the model's final entity embeddings
-``.npy``
+``*_carrier.npy``       float32 ``[n, d]`` for ``user``, ``item`` (trained items) and
+                        ``entity``: what each node passes to its neighbours over the model's
+                        layers (:func:`kgrec.serve.export.carriers`)
+``relation_vectors``    float32 ``[2, R, d]``: the model's relation vector per relation, into
+``.npy``                its tail (``[0]``) and into its head (``[1]``)
 ``graph.json``          ``relations``: ``[(src, rel, dst)]`` (stored direction);
                         ``entities``: ``type`` (index into ``entity_types``), ``id``,
                         ``name``, ``index`` (within its node type), per graph entity
@@ -35,7 +38,16 @@ from kgrec.data.edges import EdgeType
 from kgrec.errors import KgrecError
 
 GRAPH_DIR = "graph"
-GRAPH_ARRAYS = ("train_indptr", "train_indices", "item_entity", "item_item", "entity_embedding")
+GRAPH_ARRAYS = (
+    "train_indptr",
+    "train_indices",
+    "item_entity",
+    "item_item",
+    "user_carrier",
+    "item_carrier",
+    "entity_carrier",
+    "relation_vectors",
+)
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,10 @@ class ExplanationGraph:
         ii_head, ii_relation: ``[M]`` per item-item edge.
         relations: Edge types ``(src, rel, dst)`` in their stored direction.
         entities: The entities.
-        entity_embedding: ``[E, d]`` the model's final entity embeddings.
+        user_carrier, item_carrier, entity_carrier: ``[U, d]``, ``[I_trained, d]``,
+            ``[E, d]``: what each node passes to its neighbours over the model's layers.
+        relation_vectors: ``[2, R, d]`` what the model multiplies a message over relation
+            ``r`` by: ``[0, r]`` into the relation's tail, ``[1, r]`` into its head.
     """
 
     user_items: Csr
@@ -113,12 +128,10 @@ class ExplanationGraph:
     ii_relation: np.ndarray
     relations: list[EdgeType]
     entities: Entities
-    entity_embedding: np.ndarray
-
-    @property
-    def kg_degree(self) -> np.ndarray:
-        """``[I]`` knowledge-graph neighbours per item (the model's mean-aggregation size)."""
-        return self.item_entities.degree() + self.item_links.degree()
+    user_carrier: np.ndarray
+    item_carrier: np.ndarray
+    entity_carrier: np.ndarray
+    relation_vectors: np.ndarray
 
 
 def graph_dir(bundle_dir: Path) -> Path:
@@ -168,5 +181,8 @@ def load_graph(bundle_dir: Path, num_users: int, num_items: int) -> ExplanationG
         ii_relation=ii[2],
         relations=[(str(s), str(r), str(d)) for s, r, d in meta["relations"]],
         entities=entities,
-        entity_embedding=arrays["entity_embedding"],
+        user_carrier=arrays["user_carrier"],
+        item_carrier=arrays["item_carrier"],
+        entity_carrier=arrays["entity_carrier"],
+        relation_vectors=arrays["relation_vectors"],
     )

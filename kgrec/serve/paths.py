@@ -15,130 +15,48 @@ kind                  path
 ====================  ====================================================================
 
 **Ranking: what deleting the path would cost the score.** The model scores
-``s(u, i) = z_u . z_i`` with final embeddings ``z`` that are layer means of propagation in
-which a node's state is a weighted sum of its neighbours' states: ``w_uj = 1 / sqrt(deg(u)
-deg(j))`` on interactions (LightGCN's symmetric normalisation) and ``w_ix = 1 / deg_kg(i)``
-on the knowledge-graph edges into an item (the model's mean aggregation). An edge therefore
-carries its neighbour's embedding into the endpoint's, and deleting it removes, to first
-order,
+``s(u, i) = z_u . z_i`` with final embeddings ``z`` that are layer means of propagation: a
+node's state is a weighted sum of its neighbours' states, with ``w_uj = 1 / sqrt(deg(u)
+deg(j))`` on interactions (LightGCN's symmetric normalisation) and ``1 / k_i`` on the ``k_i``
+knowledge-graph edges into an item (the model's mean aggregation, each message multiplied
+by its relation's vector ``e_r``). Over the layers an edge carries its neighbour's *carrier*
+``c_j`` (the layer states it passes on, :func:`kgrec.serve.export.carriers`) into the
+endpoint's final embedding, and deleting it also renormalises the endpoint's other edges.
+To first order, deleting the edge ``u - j`` lowers the score by
 
 .. math::
 
-    \Delta_{u}(j) = w_{uj}\, z_j \cdot z_i \quad \text{(edge } u - j\text{, through } z_u),
-    \qquad \Delta_{i}(x) = w_{ix}\, z_x \cdot z_u \quad \text{(edge } x - i\text{, through }
-    z_i)
+    \Delta_u(j) = \alpha_u t_j - (\alpha_u - 1) \sum_{j' \in N(u)} t_{j'}, \qquad
+    t_j = w_{uj}\, c_j \cdot z_i, \quad \alpha_u = \sqrt{\deg(u) / (\deg(u) - 1)}
 
-from the score. A path's **contribution** is what deleting its edges removes:
-``Delta_u(j) + Delta_i(x)`` for the paths ``u - j ... x - i`` (``x`` is the shared entity,
-the other user, or ``j`` itself for a linked item), ``Delta_u(i) + Delta_i(u)`` for the
-direct path; the middle edge of a 3-hop path reaches the score only through two normalised
-hops and is left out. ``z_x`` is the model's final embedding of every node type, entities
-included (written into the bundle at export). The top path is thus the one whose deletion
-costs the most, which is what :mod:`kgrec.eval.faithfulness` checks against the model itself
-(``docs/benchmarks.md``). ``share`` is the contribution over the score ``s(u, i)``.
+and an edge ``x - i`` at the item likewise by ``Delta_i(x)`` (terms ``w_ix c_x . z_u`` over
+the item's users, factor ``sqrt(deg(i) / (deg(i) - 1))``; or ``(e_r * c_x) . z_u / k_i``
+over its knowledge-graph neighbours, factor ``k_i / (k_i - 1)``). A path's **contribution** is what
+deleting its edges costs: ``Delta_u(j) + Delta_i(x)`` for ``u - j ... x - i`` (``x`` is the
+shared entity, the other user, or ``j`` itself for a linked item), ``Delta_u(i) + Delta_i(u)``
+for the direct path. The middle edge of a 3-hop path reaches the score only through two
+normalised hops and is left out. The top path is thus the one whose deletion costs the model
+most, to first order; :mod:`kgrec.eval.faithfulness` checks it against the model's own full
+re-propagation (``benchmarks/faithfulness.py``). ``share`` is the contribution over the score.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 
-from kgrec.data.edges import ArtifactEdge
 from kgrec.naming import ITEM, USER, rel_type_for_relation
 from kgrec.serve import sentences
 from kgrec.serve.bundle import Bundle
-from kgrec.serve.graph import ExplanationGraph, load_graph
+from kgrec.serve.graph import Csr, ExplanationGraph, load_graph
+from kgrec.serve.graph_path import Edge, GraphPath, Node
 from kgrec.serve.recommend import UnknownIdError
 
 INTERACTED = "INTERACTED"
 INTERACTS = "interacts"
 KINDS = ("direct", "linked", "attribute", "collaborative")
 HOPS = {"direct": 1, "linked": 2, "attribute": 3, "collaborative": 3}
-
-
-@dataclass(frozen=True)
-class Node:
-    """A node of a path: node type (``user``, ``item``, ``director`` ...), external id,
-    display name and index within its node type (``-1`` when it has none)."""
-
-    type: str
-    id: str
-    name: str
-    index: int = -1
-
-
-@dataclass(frozen=True)
-class Edge:
-    """A relationship as stored: ``nodes[source] -relation-> nodes[target]``.
-
-    ``type`` is the graph database's relationship type (``INTERACTED``, ``DIRECTED_BY``),
-    ``relation`` the artifact's edge-type name (``interacts``, ``directed_by``).
-    """
-
-    type: str
-    relation: str
-    source: int
-    target: int
-
-
-@dataclass(frozen=True)
-class GraphPath:
-    """One explanation path from the user to the item (JSON-serialisable via :meth:`to_dict`).
-
-    Attributes:
-        kind: ``direct``, ``attribute``, ``linked`` or ``collaborative``.
-        nodes: The user first, the item last.
-        edges: One per hop, in the graph's direction.
-        contribution: What deleting the path's edges removes from the score (module
-            docstring).
-        share: ``contribution`` over the score ``s(user, item)``.
-        sentence: A sentence for people.
-    """
-
-    kind: str
-    nodes: tuple[Node, ...]
-    edges: tuple[Edge, ...]
-    contribution: float
-    share: float
-    sentence: str
-
-    @property
-    def hops(self) -> int:
-        return len(self.edges)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["hops"] = self.hops
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GraphPath:
-        """Inverse of :meth:`to_dict` (e.g. a path recorded with a served list)."""
-        return cls(
-            kind=str(data["kind"]),
-            nodes=tuple(Node(**n) for n in data["nodes"]),
-            edges=tuple(Edge(**e) for e in data["edges"]),
-            contribution=float(data["contribution"]),
-            share=float(data.get("share", 0.0)),
-            sentence=str(data["sentence"]),
-        )
-
-    def artifact_edges(self) -> list[ArtifactEdge]:
-        """The path's edges in the graph artifact (for deleting them from the model's graph)."""
-        out = []
-        for edge in self.edges:
-            src, dst = self.nodes[edge.source], self.nodes[edge.target]
-            out.append(ArtifactEdge((src.type, edge.relation, dst.type), src.index, dst.index))
-        return out
-
-
-def paths_json(paths: Sequence[GraphPath]) -> str:
-    """The paths as a JSON array (what :mod:`kgrec.serve.record` stores)."""
-    return json.dumps([p.to_dict() for p in paths], ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -194,10 +112,11 @@ class Explainer:
         self.graph = graph or load_graph(bundle.path, bundle.num_users, bundle.num_items)
         self.z_user = np.asarray(bundle.user_embedding, dtype=np.float32)  # [U, d]
         self.z_item = np.asarray(bundle.item_embedding, dtype=np.float32)  # [I, d]
-        self.z_entity = np.asarray(self.graph.entity_embedding, dtype=np.float32)  # [E, d]
+        self.c_user = np.asarray(self.graph.user_carrier, dtype=np.float32)  # [U, d]
+        self.c_item = np.asarray(self.graph.item_carrier, dtype=np.float32)  # [I_trained, d]
+        self.c_entity = np.asarray(self.graph.entity_carrier, dtype=np.float32)  # [E, d]
         self.deg_user = np.maximum(self.graph.user_items.degree(), 1).astype(np.float64)
         self.deg_item = np.maximum(self.graph.item_users.degree(), 1).astype(np.float64)
-        self.deg_kg = np.maximum(self.graph.kg_degree, 1).astype(np.float64)
 
     # ------------------------------------------------------------------ lookups
 
@@ -239,7 +158,22 @@ class Explainer:
         in_mine[mine] = True
         # Delta_u(j) for every j of the user, by item index
         at_user = np.zeros(self.z_item.shape[0])
-        at_user[mine] = (self.z_item[mine] @ z_i) / np.sqrt(self.deg_user[u] * self.deg_item[mine])
+        terms = (self.c_item[mine] @ z_i) / np.sqrt(self.deg_user[u] * self.deg_item[mine])
+        at_user[mine] = _renormalised(terms, np.sqrt(_ratio(mine.size)))
+        # Delta_i(v) for every user of the item, and Delta_i(x) for its KG neighbours
+        users = graph.item_users.row(i)
+        terms = (self.c_user[users] @ z_u) / np.sqrt(self.deg_item[i] * self.deg_user[users])
+        at_item_cf = _renormalised(terms, np.sqrt(_ratio(users.size)))  # [n_i]
+        entities, edges_i = graph.item_entities.row(i), graph.item_entities.row_data(i)
+        links, link_edges = graph.item_links.row(i), graph.item_links.row_data(i)
+        k_i = entities.size + links.size
+        # a KG message is the neighbour's carrier times the relation vector of its direction
+        into_head = np.concatenate([graph.ie_item_is_head[edges_i], graph.ii_head[link_edges] == i])
+        relation = np.concatenate([graph.ie_relation[edges_i], graph.ii_relation[link_edges]])
+        e_r = graph.relation_vectors[into_head.astype(np.int64), relation]  # [n_e + n_l, d]
+        sent = np.concatenate([self.c_entity[entities], self.c_item[links]])
+        terms = ((sent * e_r) @ z_u) / max(k_i, 1)
+        at_item_kg = _renormalised(terms, _ratio(k_i))  # [n_e + n_l]
         parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
 
         def add(kind: str, score: np.ndarray, rated: np.ndarray, via: np.ndarray,
@@ -249,37 +183,30 @@ class Explainer:
 
         none = np.empty(0, dtype=np.int64)
         if in_mine[i]:
-            w = 1.0 / np.sqrt(self.deg_user[u] * self.deg_item[i])
-            score = np.asarray([w * float(z_i @ z_i) + w * float(z_u @ z_u)])
+            score = np.asarray([at_user[i] + at_item_cf[np.searchsorted(users, u)]])
             minus = np.asarray([-1])
             add("direct", score, np.asarray([i]), minus, minus, minus)
 
-        w_kg = 1.0 / self.deg_kg[i]
-        entities, edges_i = graph.item_entities.row(i), graph.item_entities.row_data(i)
         if entities.size:
             items, edges_j, owner = _rows(graph.entity_items, entities)
             hit = in_mine[items] & (items != i)
             js, ej, pos = items[hit], edges_j[hit], owner[hit]
-            at_item = w_kg * (self.z_entity[entities] @ z_u)  # [n_e]
-            add("attribute", at_user[js] + at_item[pos], js, entities[pos], ej, edges_i[pos])
+            score = at_user[js] + at_item_kg[pos]
+            add("attribute", score, js, entities[pos], ej, edges_i[pos])
 
-        links, link_edges = graph.item_links.row(i), graph.item_links.row_data(i)
         hit = in_mine[links] & (links != i)
         if hit.any():
             js = links[hit]
-            score = at_user[js] + w_kg * (self.z_item[js] @ z_u)
+            score = at_user[js] + at_item_kg[entities.size + np.flatnonzero(hit)]
             add("linked", score, js, np.full(js.size, -1), link_edges[hit], np.full(js.size, -1))
 
-        users = graph.item_users.row(i)
-        users = users[users != u]
-        if users.size:
-            theirs, _, owner = _rows(graph.user_items, users)
+        others = np.flatnonzero(users != u)  # positions in users
+        if others.size:
+            theirs, _, owner = _rows(graph.user_items, users[others])
             hit = in_mine[theirs] & (theirs != i)
-            js, vs = theirs[hit], users[owner[hit]]
-            w_iv = 1.0 / np.sqrt(self.deg_item[i] * self.deg_user[users])  # [n_v]
-            at_item = w_iv * (self.z_user[users] @ z_u)
+            js, pos = theirs[hit], others[owner[hit]]
             minus = np.full(js.size, -1)
-            add("collaborative", at_user[js] + at_item[owner[hit]], js, vs, minus, minus)
+            add("collaborative", at_user[js] + at_item_cf[pos], js, users[pos], minus, minus)
 
         def column(k: int, dtype: type) -> np.ndarray:
             if not parts:
@@ -390,7 +317,22 @@ class Explainer:
         return Edge(rel_type_for_relation(name), name, src, dst)
 
 
-def _rows(csr: Any, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ratio(degree: int) -> float:
+    """How deleting one of ``degree`` equal-weight edges rescales the others (mean
+    aggregation: ``degree / (degree - 1)``; its square root for symmetric normalisation)."""
+    return degree / (degree - 1) if degree > 1 else 1.0
+
+
+def _renormalised(terms: np.ndarray, factor: float) -> np.ndarray:
+    """``[n]`` first-order score drops of deleting each of a node's edges, ``terms[k]`` being
+    what edge ``k`` carries into the score: it goes, and the remaining ones grow by
+    ``factor`` (``factor * t_k - (factor - 1) * sum(t)``)."""
+    if terms.size == 1:  # the only edge: nothing left to renormalise
+        return terms.astype(np.float64)
+    return factor * terms - (factor - 1.0) * float(terms.sum())
+
+
+def _rows(csr: Csr, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The entries of several CSR ``rows`` at once: ``(columns, data, position in rows)``."""
     starts, ends = csr.indptr[rows], csr.indptr[rows + 1]
     lengths = (ends - starts).astype(np.int64)

@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from kgrec.errors import KgrecError
-from kgrec.serve.paths import GraphPath, paths_json
+from kgrec.serve.graph_path import GraphPath, paths_json
 from kgrec.serve.recommend import Recommendation
 from kgrec.store.queries import load_query
 

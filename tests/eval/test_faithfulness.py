@@ -58,3 +58,24 @@ def test_top_path_removal_lowers_the_score_more_than_random(
         results.append(result)
     assert np.mean([r.top_drop for r in results]) > np.mean([r.random_drop for r in results])
     assert sum(r.top_beats_random for r in results) >= 0.75 * len(results)
+
+
+def test_contributions_are_the_score_drops_of_deleting_the_paths(
+    demo_model: TrainedModel, oracle: ScoreOracle
+) -> None:
+    """A path's contribution estimates what deleting it costs the model's score."""
+    bundle = open_bundle(demo_model.checkpoint, demo_model.artifacts)
+    explainer = Explainer(bundle)
+    rng = np.random.default_rng(0)
+    estimated, measured = [], []
+    for user in USERS[:4]:
+        item = Recommender(bundle).recommend(user, k=1)[0].item_id
+        found = explainer.candidates(user, item)
+        base = oracle.score(found.user, found.item)
+        for k in rng.choice(len(found), size=min(6, len(found)), replace=False).tolist():
+            edges = explainer.path(found, k).artifact_edges()
+            estimated.append(found.contribution[k])
+            measured.append(base - oracle.score(found.user, found.item, edges))
+    assert np.corrcoef(estimated, measured)[0, 1] > 0.95
+    slope = np.polyfit(estimated, measured, 1)[0]
+    assert 0.7 < slope < 1.3  # the same scale: contributions are score drops

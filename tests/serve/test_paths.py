@@ -16,7 +16,8 @@ from kgrec.data.hetero import load_artifact
 from kgrec.naming import relation_name
 from kgrec.serve.bundle import Bundle, load_bundle, serving_dir
 from kgrec.serve.export import message_passing_edge_types, open_bundle
-from kgrec.serve.paths import Explainer, GraphPath
+from kgrec.serve.graph_path import GraphPath
+from kgrec.serve.paths import Explainer
 from kgrec.serve.recommend import Recommender, UnknownIdError
 from kgrec.serve.sentences import relation_phrase
 from tests.conftest import REPO, TrainedModel, train_demo_model

@@ -13,7 +13,7 @@ from kgrec.data.contract import read_folder
 from kgrec.data.split import split_interactions
 from kgrec.data.validate import validate
 from kgrec.errors import KgrecError
-from kgrec.serve.paths import Edge, GraphPath, Node
+from kgrec.serve.graph_path import Edge, GraphPath, Node
 from kgrec.serve.recommend import Recommendation
 from kgrec.serve.record import record_served, served
 from kgrec.store.falkordb import FalkorDBStore
