@@ -21,8 +21,8 @@ from typing import Any
 
 import torch
 
-from kgrec.build import load_artifact
 from kgrec.config import load_config, set_key
+from kgrec.data.hetero import load_artifact
 from kgrec.eval.metrics import evaluate_ranking
 from kgrec.text.features import load_features
 from kgrec.train.checkpoint import load_checkpoint

@@ -5,7 +5,7 @@ Protocol (item cold start, no leakage):
 1. Hold out ``--holdout`` of the items with at least ``--min-users`` interactions (seeded).
 2. Remove them, their interactions and their KG triples from the dataset; build the artifact
    (no database), compute the text features and train kgrec on what is left.
-3. Add the held-out items back with :func:`kgrec.serve.new_items.add_items`, from their
+3. Add the held-out items back with :func:`kgrec.add_items.add_items`, from their
    catalogue rows (title, genres, tags, ...) and their triples to entities the reduced graph
    still has: what a new item would come with.
 4. For every user who interacted with a held-out item, rank **the held-out items** by the
@@ -36,12 +36,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kgrec.build import build_graph, load_artifact, read_dataset
+from kgrec.add_items import add_items
+from kgrec.build import build_graph, read_dataset
 from kgrec.config import load_config
+from kgrec.data.added_items import load_added
 from kgrec.data.contract import write_folder
+from kgrec.data.hetero import load_artifact
 from kgrec.progress import RichReporter
-from kgrec.serve.bundle import open_bundle
-from kgrec.serve.new_items import item_entities, load_added, place_items
+from kgrec.serve.export import item_entities, open_bundle
+from kgrec.serve.placement import place_items
 from kgrec.text.features import compute_features, load_features
 from kgrec.train.trainer import train
 
@@ -111,8 +114,6 @@ def ranking_metrics(scores: np.ndarray, relevant: list[np.ndarray], k: int = 10)
 
 def prepare(tables: Any, held: set[str], work: Path, reduced: Any) -> tuple[float, float]:
     """Build, embed and train without the held-out items, then add them back; seconds."""
-    from kgrec.serve.new_items import add_items
-
     shutil.rmtree(work, ignore_errors=True)
     write_folder(without(tables, held), work / "data")
     reporter = RichReporter()
@@ -191,7 +192,7 @@ def main() -> None:
 
     added = load_added(work / "art")
     assert added is not None
-    trained = int(bundle.meta["num_trained_items"])
+    trained = bundle.meta.num_trained_items
     item_emb = np.asarray(bundle.item_embedding[:trained])
     linked = item_entities(work / "art", bundle.item_ids[:trained])
     item_text = x_dict["item"].numpy()

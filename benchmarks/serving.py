@@ -1,12 +1,12 @@
-"""Serving benchmark: latency of ``kgrec recommend`` / ``explain`` and explanation faithfulness.
+"""Serving benchmark: latency of ``kgrec recommend`` and ``explain``.
 
 Needs a trained checkpoint in ``<artifacts>/model/model.pt`` (``kgrec train``). Measures:
 
 - ``kgrec recommend --user U`` wall time from process start (subprocess, median of runs);
 - in-process recommendation latency per user (p50/p99) and batch throughput (users/s);
-- ``explain`` latency per (user, top item) pair (p50/p95);
-- faithfulness: the score drop when deleting the top explanation path vs. random paths of the
-  same length between the same user and item (full re-propagation with the model).
+- ``explain`` latency per (user, top item) pair (p50/p95).
+
+Explanation faithfulness has its own script, ``benchmarks/faithfulness.py``.
 
 Usage::
 
@@ -27,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from kgrec.serve.export import open_bundle
+from kgrec.serve.paths import Explainer
+from kgrec.serve.recommend import Recommender
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -39,13 +41,8 @@ def main() -> None:
     parser.add_argument("-c", "--config", default=None)
     parser.add_argument("--artifacts", required=True)
     parser.add_argument("--users", type=int, default=200, help="users timed in-process")
-    parser.add_argument("--faithfulness-pairs", type=int, default=20)
     parser.add_argument("--runs", type=int, default=5, help="process-start runs")
     args = parser.parse_args()
-
-    from kgrec.serve.bundle import open_bundle
-    from kgrec.serve.explain import Explainer, ScoreOracle, faithfulness, time_explain
-    from kgrec.serve.recommend import Recommender
 
     artifacts = Path(args.artifacts)
     checkpoint = artifacts / "model" / "model.pt"
@@ -76,22 +73,15 @@ def main() -> None:
     served = sum(1 for _ in recommender.recommend_many(all_users, k=10))
     results["batch_users_per_s"] = served / (time.perf_counter() - clock)
 
-    explainer = Explainer(bundle, artifacts)
-    pairs = [(u, recommender.recommend(u, k=1)[0].item_id) for u in users]
-    explain_s = time_explain(explainer, pairs)
+    explainer = Explainer(bundle)
+    explain_s = []
+    for user in users:
+        item = recommender.recommend(user, k=1)[0].item_id
+        clock = time.perf_counter()
+        explainer.explain(user, item)
+        explain_s.append(time.perf_counter() - clock)
     results["explain_ms_p50"] = percentile(explain_s, 50) * 1e3
     results["explain_ms_p95"] = percentile(explain_s, 95) * 1e3
-
-    oracle = ScoreOracle(checkpoint, artifacts)
-    checks = [
-        f
-        for u, i in pairs[: args.faithfulness_pairs]
-        if (f := faithfulness(explainer, oracle, u, i)) is not None
-    ]
-    results["faithfulness_pairs"] = len(checks)
-    results["top_path_drop_mean"] = float(np.mean([f.top_drop for f in checks]))
-    results["random_path_drop_mean"] = float(np.mean([f.random_drop for f in checks]))
-    results["top_beats_random_share"] = float(np.mean([f.top_drop > f.random_drop for f in checks]))
     results["cpu"] = f"{os.cpu_count()} cores"
     print(json.dumps(results, indent=2))
 

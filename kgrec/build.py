@@ -7,10 +7,11 @@ store's own load is all-or-nothing), so a failure at any step leaves both as the
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +19,21 @@ import pandas as pd
 
 from kgrec import __version__
 from kgrec.config import Config
+from kgrec.data.adapters import load_adapter
+from kgrec.data.added_items import ADDED_DIR, load_added
 from kgrec.data.contract import DatasetTables, read_folder
 from kgrec.data.hetero import GraphArtifact, build_graph_artifact, build_id_map
-from kgrec.data.split import SPLITS, split_interactions
+from kgrec.data.hetero import load_artifact as load_artifact  # moved to data; kept importable
+from kgrec.data.layout import GRAPH_FILE, ID_MAP_FILE, MANIFEST, TABLES_DIR
+from kgrec.data.split import SPLITS, facts_known_in_training, split_interactions
 from kgrec.data.validate import Dataset, validate
 from kgrec.errors import KgrecError
 from kgrec.files import staging_dir, swap_dir
 from kgrec.progress import Reporter
+from kgrec.store.added_items import added_graph
 from kgrec.store.base import GraphCounts, GraphPayload
+from kgrec.store.factory import open_store
 from kgrec.store.payload import payload_from_dataset
-
-TABLES_DIR = "tables"
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -56,13 +60,9 @@ def read_dataset(config: Config) -> DatasetTables:
     path = Path(ds.path)
     if ds.adapter == "contract":
         return read_folder(path, name=ds.name)
-    from kgrec.data.adapters import load_adapter
-
     kg_path = Path(ds.kg_path) if ds.kg_path else None
     tables = load_adapter(ds.adapter, path, kg_path=kg_path)
     if ds.name:
-        from dataclasses import replace
-
         tables = replace(tables, name=ds.name)
     return tables
 
@@ -116,6 +116,7 @@ def build_graph(config: Config, reporter: Reporter | None = None) -> BuildReport
 
     with reporter.stage("Splitting and indexing"):
         split = split_interactions(dataset.interactions, config.split)
+        dataset = facts_known_in_training(dataset, split)
         id_map = build_id_map(dataset)
         artifact = build_graph_artifact(dataset, split, id_map)
     counts = input_counts(dataset, split)
@@ -140,8 +141,6 @@ def build_graph(config: Config, reporter: Reporter | None = None) -> BuildReport
             payload = _with_added_items(payload_from_dataset(dataset, split), dataset, target)
             expected = payload.expected_counts()
             total = sum(expected.nodes.values()) + sum(expected.relationships.values())
-            from kgrec.store.factory import open_store
-
             store = open_store(config.store, config.state_path)
             store_name = store.name
             try:
@@ -202,8 +201,6 @@ def _write_manifest(path: Path, config: Config, report: BuildReport) -> None:
 def _with_added_items(payload: GraphPayload, dataset: Dataset, target: Path) -> GraphPayload:
     """``payload`` plus the items of ``kgrec add-items`` kept in ``target`` (and their links
     to entities the dataset still has), so a rebuilt graph holds them too."""
-    from kgrec.serve.new_items import added_graph, load_added
-
     added = load_added(target)
     if added is None:
         return payload
@@ -215,7 +212,7 @@ def _with_added_items(payload: GraphPayload, dataset: Dataset, target: Path) -> 
     )
 
 
-BUILD_OUTPUTS = frozenset({"graph.pt", "id_maps.parquet", "manifest.json", TABLES_DIR})
+BUILD_OUTPUTS = frozenset({GRAPH_FILE, ID_MAP_FILE, MANIFEST, TABLES_DIR})
 """What ``build-graph`` writes; anything else in the artifact folder was made from it."""
 
 
@@ -227,8 +224,6 @@ def _carry_over(target: Path, staging: Path) -> list[str]:
     byte-identical to the old ones, i.e. the same data was rebuilt (to reload the database,
     say); otherwise it would describe other data and is dropped, with a note.
     """
-    from kgrec.serve.new_items import ADDED_DIR
-
     if not target.is_dir():
         return []
     if (target / ADDED_DIR).is_dir():
@@ -254,20 +249,10 @@ def _carry_over(target: Path, staging: Path) -> list[str]:
 
 def _build_digest(folder: Path) -> str:
     """sha256 over the graph, the id maps and the tables of an artifact folder."""
-    import hashlib
-
     digest = hashlib.sha256()
-    files = [folder / "graph.pt", folder / "id_maps.parquet"]
+    files = [folder / GRAPH_FILE, folder / ID_MAP_FILE]
     files += sorted((folder / TABLES_DIR).glob("*.parquet"))
     for path in files:
         digest.update(path.name.encode())
         digest.update(path.read_bytes() if path.exists() else b"\0missing")
     return digest.hexdigest()
-
-
-def load_artifact(folder: Path | str) -> GraphArtifact:
-    """Load the graph artifact written by ``build-graph`` (clear error when absent)."""
-    folder = Path(folder)
-    if not (folder / "graph.pt").exists():
-        raise KgrecError(f"no graph artifact in {folder}: run `kgrec build-graph` first")
-    return GraphArtifact.load(folder)

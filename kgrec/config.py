@@ -16,6 +16,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 
+import yaml
+
 from kgrec.errors import KgrecError
 
 Adapter = Literal["contract", "ml-100k", "ml-latest-small", "ml-1m", "kgat", "lastfm"]
@@ -233,8 +235,6 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
     """
     data: dict[str, Any] = {}
     if path is not None:
-        import yaml
-
         path = Path(path)
         if not path.exists():
             raise KgrecError(f"config file not found: {path}")

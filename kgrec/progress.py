@@ -10,6 +10,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
 
 def _ignore(n: int = 1) -> None:
     """Advance nothing."""
@@ -30,21 +40,10 @@ class RichReporter(Reporter):
     """One progress bar per stage, drawn on stderr with ``rich``."""
 
     def __init__(self, console: Any | None = None) -> None:
-        from rich.console import Console
-
         self.console = console or Console(stderr=True)
 
     @contextmanager
     def stage(self, description: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
         columns: list[Any] = [SpinnerColumn(), TextColumn("{task.description:<28}")]
         if total is not None:
             columns += [BarColumn(), MofNCompleteColumn()]

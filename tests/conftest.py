@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from itertools import count
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +44,47 @@ def graph_name(request: pytest.FixtureRequest) -> str:
     import re
 
     return "t_" + re.sub(r"[^A-Za-z0-9_]", "_", request.node.name)[:60]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A ``build-graph`` artifact folder (no database) and a checkpoint trained on it."""
+
+    artifacts: Path
+    checkpoint: Path
+
+
+def train_demo_model(
+    root: Path, model_config: Any = None, dataset: Path | None = None, epochs: int = 4
+) -> TrainedModel:
+    """Build the demo data (or ``dataset``, a contract folder) and train a tiny model on it
+    (id embeddings, no distillation; every epoch is kept, ~1 s)."""
+    from kgrec.build import build_graph
+    from kgrec.config import ModelConfig, TrainConfig, load_config
+    from kgrec.data.hetero import load_artifact
+    from kgrec.train.trainer import train
+
+    folder = root / "art"
+    data = dataset or REPO / "data" / "demo"
+    config = load_config(
+        None, {"dataset.path": str(data), "artifacts": str(folder), "store.enabled": False}
+    )
+    build_graph(config)
+    ticks = count()
+    result = train(
+        load_artifact(folder),
+        {},
+        model_config or ModelConfig(embedding_dim=16, num_layers=2, use_text=False, dropout=0.0),
+        TrainConfig(
+            device="cpu", epochs=epochs, batch_size=2048, lr=0.01, kd_teacher="none", kd_weight=0.0
+        ),
+        eval_fn=lambda _: {"ndcg@20": float(next(ticks))},  # keep the last epoch
+        out=folder / "model",
+    )
+    return TrainedModel(folder, result.checkpoint)
+
+
+@pytest.fixture(scope="session")
+def demo_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
+    """The demo data and a tiny model trained on it, shared by the serving and eval tests."""
+    return train_demo_model(tmp_path_factory.mktemp("demo-model"))

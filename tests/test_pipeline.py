@@ -79,16 +79,11 @@ def test_profile_cold_start_follows_the_text(journey: dict[str, object]) -> None
     import pandas as pd
 
     from kgrec.config import FeatureConfig
-    from kgrec.serve.recommend import profile_seed_items
+    from kgrec.text.search import items_like
 
     demo = pd.read_csv(Path(__file__).resolve().parents[1] / "data" / "demo" / "items.csv")
-    from kgrec.serve.bundle import open_bundle
-
     artifacts = Path(str(journey["artifacts"]))
-    bundle = open_bundle(artifacts / "model" / "model.pt", artifacts)
-    seeds = profile_seed_items(
-        "a dusty western about a lone rider", artifacts, FeatureConfig(), bundle.item_ids
-    )
+    seeds = items_like("a dusty western about a lone rider", artifacts, FeatureConfig())
     genres = demo.set_index("item_id").loc[seeds, "genres"]
     assert genres.str.contains("Western").all()
     a = ["--artifacts", str(journey["artifacts"])]

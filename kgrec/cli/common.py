@@ -1,19 +1,29 @@
-"""Pieces every command shares: error handling, the config option, printing rows."""
+"""Pieces every command shares: error handling, options, config, output, the graph store.
+
+Command modules import only what is light at module level (typer, the config, numpy
+serving), so ``kgrec --help`` and ``kgrec recommend`` start fast; the few heavy imports
+(rich tables, the graph store's clients, torch stages) happen inside the functions below or
+inside the commands that need them, each with the reason.
+"""
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from kgrec.config import Config, load_config
+from kgrec.errors import KgrecError
+
 if TYPE_CHECKING:
-    from kgrec.config import Config
-    from kgrec.store.base import QueryResult
+    from kgrec.progress import Reporter
+    from kgrec.store.base import GraphStore
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,8 +33,6 @@ def friendly_errors(func: F) -> F:
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from kgrec.errors import KgrecError
-
         try:
             return func(*args, **kwargs)
         except KgrecError as exc:
@@ -54,7 +62,7 @@ CheckpointOption = typer.Option(
 def load_cli_config(path: Path | None, overrides: dict[str, Any]) -> Config:
     """The config of ``--config``, else ``$KGREC_CONFIG``, else ``configs/demo.yaml`` when it
     exists (else the defaults), with ``overrides`` applied."""
-    from kgrec.config import config_file, load_config
+    from kgrec.config import config_file
 
     return load_config(config_file(path), overrides)
 
@@ -122,26 +130,58 @@ def _typed(raw: str, kind: str) -> Any:
         raise ValueError(raw) from exc
 
 
-def print_result(result: QueryResult, fmt: str) -> None:
+def check_format(fmt: str, allowed: Sequence[str]) -> None:
+    if fmt not in allowed:
+        raise KgrecError(f"--format must be one of {', '.join(allowed)}, got {fmt!r}")
+
+
+def reporter(as_json: bool) -> Reporter:
+    """Progress bars on stderr for people; nothing when the output is JSON for scripts."""
+    # rich (progress bars) loads only for the long-running commands that draw them
+    from kgrec.progress import Reporter, RichReporter
+
+    return Reporter() if as_json else RichReporter()
+
+
+def open_graph_store(config: Config) -> GraphStore:
+    """The configured graph database, started when it is the embedded one."""
+    # The store modules import pandas and a database client: only commands that talk to the
+    # database pay for them (recommend without --record does not).
+    from kgrec.store.factory import open_store
+
+    return open_store(config.store, config.state_path)
+
+
+def print_table(
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    title: str | None = None,
+    right: Sequence[str] = (),
+) -> None:
+    """A table for people on stdout; ``right``: the columns aligned right (numbers)."""
+    # rich costs tens of milliseconds to import; json and csv output never load it
+    from rich import console, table
+
+    out = table.Table(title=title)
+    for column in columns:
+        out.add_column(column, justify="right" if column in right else "left")
+    for row in rows:
+        out.add_row(*[_cell(v) for v in row])
+    console.Console().print(out)
+
+
+def print_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> None:
+    """Rows as json (one object per row), csv or a table."""
     if fmt == "json":
-        typer.echo(json.dumps(list(result.records()), indent=2, default=str))
+        objects = [dict(zip(columns, row, strict=True)) for row in rows]
+        typer.echo(json.dumps(objects, indent=2, default=str))
     elif fmt == "csv":
-        import csv
-
         writer = csv.writer(sys.stdout)
-        writer.writerow(result.columns)
-        writer.writerows(result.rows)
+        writer.writerow(columns)
+        writer.writerows(rows)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table()
-        for column in result.columns:
-            table.add_column(column)
-        for row in result.rows:
-            table.add_row(*[_cell(v) for v in row])
-        Console().print(table)
-        typer.echo(f"{len(result.rows)} row(s)")
+        print_table(columns, rows)
+        typer.echo(f"{len(rows)} row(s)")
 
 
 def _cell(value: Any) -> str:

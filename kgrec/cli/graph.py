@@ -14,8 +14,11 @@ from kgrec.cli.common import (
     ConfigOption,
     friendly_errors,
     load_cli_config,
+    open_graph_store,
     parse_params,
-    print_result,
+    print_rows,
+    print_table,
+    reporter,
 )
 
 
@@ -58,8 +61,8 @@ def build_graph_command(
 
       kgrec build-graph -c configs/ml-latest-small.yaml --no-db --json
     """
+    # the build stage imports pandas and torch (graph tensors)
     from kgrec.build import build_graph
-    from kgrec.progress import Reporter, RichReporter
 
     overrides: dict[str, Any] = {
         "dataset.path": str(data) if data else None,
@@ -71,8 +74,7 @@ def build_graph_command(
         "store.enabled": False if no_db else None,
     }
     config = load_cli_config(config_path, overrides)
-    reporter = Reporter() if as_json else RichReporter()
-    report = build_graph(config, reporter)
+    report = build_graph(config, reporter(as_json))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
         return
@@ -80,31 +82,26 @@ def build_graph_command(
 
 
 def _print_build_report(report: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=f"{report.dataset}: loaded", show_lines=False)
-    table.add_column("what")
-    table.add_column("input", justify="right")
-    table.add_column("graph artifact", justify="right")
-    for key, value in report.input_counts.items():
-        table.add_row(key, f"{value:,}", f"{report.graph_counts.get(key, 0):,}")
-    console.print(table)
+    rows = [
+        (key, f"{value:,}", f"{report.graph_counts.get(key, 0):,}")
+        for key, value in report.input_counts.items()
+    ]
+    numbers = ("input", "graph artifact", "expected", "in database")
+    print_table(("what", "input", "graph artifact"), rows, f"{report.dataset}: loaded", numbers)
     if report.store_counts is not None:
-        db = Table(title=f"graph database ({report.store})")
-        db.add_column("label / relationship type")
-        db.add_column("expected", justify="right")
-        db.add_column("in database", justify="right")
         expected = report.expected_store_counts
-        for label, n in sorted(expected.nodes.items()):
-            db.add_row(f":{label}", f"{n:,}", f"{report.store_counts.nodes.get(label, 0):,}")
-        for rel, n in sorted(expected.relationships.items()):
-            got = report.store_counts.relationships.get(rel, 0)
-            db.add_row(f"[:{rel}]", f"{n:,}", f"{got:,}")
-        console.print(db)
+        rows = [
+            (f":{label}", f"{n:,}", f"{report.store_counts.nodes.get(label, 0):,}")
+            for label, n in sorted(expected.nodes.items())
+        ]
+        rows += [
+            (f"[:{rel}]", f"{n:,}", f"{report.store_counts.relationships.get(rel, 0):,}")
+            for rel, n in sorted(expected.relationships.items())
+        ]
+        columns = ("label / relationship type", "expected", "in database")
+        print_table(columns, rows, f"graph database ({report.store})", numbers)
     total = sum(report.seconds.values())
-    console.print(f"artifacts: {report.artifacts}   time: {total:.1f} s")
+    typer.echo(f"artifacts: {report.artifacts}   time: {total:.1f} s")
 
 
 # ----------------------------------------------------------------------------- cypher
@@ -123,7 +120,7 @@ def cypher_list(
 
       kgrec cypher list -f json
     """
-    from kgrec.store.base import QueryResult
+    # the query library reads the store's modules (pandas)
     from kgrec.store.library import list_queries
 
     queries = list_queries()
@@ -132,13 +129,13 @@ def cypher_list(
             [q.qualified_name, ", ".join(p.name for p in q.params) or "-", q.example]
             for q in queries
         ]
-        print_result(QueryResult(["name", "params", "example"], rows), fmt)
+        print_rows(["name", "params", "example"], rows, fmt)
         return
     rows = [
         [q.qualified_name, q.purpose, ", ".join(p.signature() for p in q.params), q.example]
         for q in queries
     ]
-    print_result(QueryResult(["name", "purpose", "params", "example"], rows), fmt)
+    print_rows(["name", "purpose", "params", "example"], rows, fmt)
 
 
 @cypher_app.command("run")
@@ -177,15 +174,14 @@ def cypher_run(
     """
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
+    # the query library reads the store's modules (pandas)
     from kgrec.store.guard import row_merge_risk
     from kgrec.store.library import bind_params, resolve_query
 
     resolved = resolve_query(query)
     params = bind_params(resolved, parse_params(param))
     config = load_cli_config(config_path, {})
-    from kgrec.store.factory import open_store
-
-    store = open_store(config.store, config.state_path)
+    store = open_graph_store(config)
     try:
         risk = row_merge_risk(resolved.text) if store.name == "falkordb" else None
         if risk is not None:
@@ -193,4 +189,4 @@ def cypher_run(
         result = store.query(resolved.text, params, write=write)
     finally:
         store.close()
-    print_result(result, fmt)
+    print_rows(result.columns, result.rows, fmt)

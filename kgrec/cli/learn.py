@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -14,7 +15,16 @@ from kgrec.cli.common import (
     ConfigOption,
     friendly_errors,
     load_cli_config,
+    print_table,
+    reporter,
 )
+from kgrec.config import Config
+from kgrec.errors import KgrecError
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from kgrec.data.hetero import GraphArtifact
 
 MODEL_DIR = "model"
 """Default checkpoint folder inside the artifacts folder."""
@@ -45,7 +55,7 @@ def embed_command(
 
       kgrec embed --model intfloat/e5-small-v2 --pooling mean
     """
-    from kgrec.progress import Reporter, RichReporter
+    # the text stage loads torch and the language model
     from kgrec.text.features import compute_features
 
     config = load_cli_config(
@@ -57,9 +67,8 @@ def embed_command(
             "features.device": device,
         },
     )
-    reporter = Reporter() if as_json else RichReporter()
     report = compute_features(
-        config.artifacts_dir, config.features, config.state_path / "text-cache", reporter
+        config.artifacts_dir, config.features, config.state_path / "text-cache", reporter(as_json)
     )
     summary = _plain(report)
     typer.echo(json.dumps(summary, indent=2, default=str) if as_json else _lines(summary))
@@ -102,8 +111,7 @@ def train_command(
 
       kgrec train --dim 32 --teacher artifacts/demo/teacher/model.pt --out artifacts/demo/student
     """
-    from kgrec.build import load_artifact
-    from kgrec.progress import Reporter, RichReporter
+    # training needs torch
     from kgrec.train.trainer import train
 
     config = load_cli_config(
@@ -121,16 +129,16 @@ def train_command(
             "model.use_kg": False if no_kg else None,
         },
     )
-    reporter = Reporter() if as_json else RichReporter()
-    artifact = load_artifact(config.artifacts_dir)
-    x_dict = _features(config, reporter)
+    progress = reporter(as_json)
+    artifact = _artifact(config)
+    x_dict = _features(config)
     target = out or config.artifacts_dir / MODEL_DIR
     result = train(
         artifact,
         x_dict,
         config.model,
         config.train,
-        reporter=reporter,
+        reporter=progress,
         out=target,
         resume=target if resume else None,
     )
@@ -172,13 +180,13 @@ def evaluate_command(
 
       kgrec evaluate --baselines popular,ease,lightgcn
     """
-    from kgrec.build import load_artifact
+    # evaluation needs torch
     from kgrec.eval.report import evaluate_models
 
     if split not in ("val", "test"):
         raise typer.BadParameter("choose val or test", param_hint="--split")
     config = load_cli_config(config_path, {"artifacts": str(artifacts) if artifacts else None})
-    artifact = load_artifact(config.artifacts_dir)
+    artifact = _artifact(config)
     names = [b.strip() for b in baselines.split(",") if b.strip()]
     rows = evaluate_models(
         artifact,
@@ -193,15 +201,21 @@ def evaluate_command(
     _print_metrics(rows, split)
 
 
-def _features(config: Any, reporter: Any) -> Any:
+def _artifact(config: Config) -> GraphArtifact:
+    # the graph artifact is torch tensors
+    from kgrec.data.hetero import load_artifact
+
+    return load_artifact(config.artifacts_dir)
+
+
+def _features(config: Config) -> dict[str, Tensor] | None:
     """Text features when the artifact has them; an error when they are needed and absent."""
+    # the features are torch tensors
     from kgrec.text.features import features_path, load_features
 
     needs = config.model.use_text or config.train.kd_teacher == "text"
     if not features_path(config.artifacts_dir).exists():
         if needs:
-            from kgrec.errors import KgrecError
-
             raise KgrecError(
                 f"no text features in {config.artifacts_dir}: run `kgrec embed` first "
                 "(or train with --no-text --teacher none)"
@@ -212,8 +226,6 @@ def _features(config: Any, reporter: Any) -> Any:
 
 
 def _plain(report: Any) -> dict[str, Any]:
-    from dataclasses import asdict, is_dataclass
-
     if is_dataclass(report) and not isinstance(report, type):
         return asdict(report)
     return dict(report)
@@ -231,15 +243,10 @@ def _lines(summary: dict[str, Any]) -> str:
 
 
 def _print_metrics(rows: list[dict[str, Any]], split: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     keys = ["recall@20", "ndcg@20", "hit@20", "precision@20", "mrr", "coverage@20", "ogb_mrr"]
-    table = Table(title=f"{split} split, full ranking over all items (seen items masked)")
-    table.add_column("model")
-    for key in keys:
-        table.add_column(key, justify="right")
-    for row in rows:
-        metrics = row["metrics"]
-        table.add_row(row["model"], *[f"{metrics[k]:.4f}" if k in metrics else "-" for k in keys])
-    Console().print(table)
+    table = [
+        [row["model"], *[f"{row['metrics'][k]:.4f}" if k in row["metrics"] else "-" for k in keys]]
+        for row in rows
+    ]
+    title = f"{split} split, full ranking over all items (seen items masked)"
+    print_table(["model", *keys], table, title, right=keys)

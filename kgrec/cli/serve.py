@@ -1,4 +1,4 @@
-"""Serving commands: ``recommend``, ``explain`` and ``add-items``.
+"""Serving commands: ``recommend`` and ``explain``.
 
 ``kgrec recommend`` reads only the serving bundle (numpy + json), so one user is answered
 without importing torch or pandas; the bundle is (re)exported from the checkpoint first when it
@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 
@@ -21,37 +21,47 @@ from kgrec.cli.common import (
     ArtifactsOption,
     CheckpointOption,
     ConfigOption,
+    check_format,
     friendly_errors,
     load_cli_config,
+    open_graph_store,
+    print_table,
 )
-
-if TYPE_CHECKING:
-    from kgrec.config import Config
-    from kgrec.serve.recommend import Recommendation, Recommender
+from kgrec.config import Config
+from kgrec.errors import KgrecError
+from kgrec.serve.bundle import Bundle, fresh_bundle
+from kgrec.serve.graph_path import GraphPath
+from kgrec.serve.paths import Explainer
+from kgrec.serve.recommend import Recommendation, Recommender, parse_seed_items
+from kgrec.serve.record import new_request_id, record_served, served
 
 FORMATS = ("table", "json", "csv")
 BATCH = 256
+CSV_HEADER = ["user_id", "model_id", "item_ids", "scores", "error"]
 
 
-def _config(config_path: Path | None, artifacts: Path | None) -> Config:
+def serve_config(config_path: Path | None, artifacts: Path | None) -> Config:
     return load_cli_config(config_path, {"artifacts": str(artifacts) if artifacts else None})
 
 
-def _checkpoint(config: Config, checkpoint: Path | None) -> Path:
+def checkpoint_path(config: Config, checkpoint: Path | None) -> Path:
     return checkpoint or config.artifacts_dir / "model" / "model.pt"
 
 
-def _check_format(fmt: str, allowed: tuple[str, ...]) -> None:
-    from kgrec.errors import KgrecError
+def open_served_bundle(config: Config, checkpoint: Path | None) -> Bundle:
+    """The serving bundle of the model, exported first when missing or stale."""
+    path = checkpoint_path(config, checkpoint)
+    bundle = fresh_bundle(path, config.artifacts_dir)
+    if bundle is None:
+        # Writing a bundle needs torch and pandas: only a missing or stale bundle pays for them.
+        from kgrec.serve.export import open_bundle
 
-    if fmt not in allowed:
-        raise KgrecError(f"--format must be one of {', '.join(allowed)}, got {fmt!r}")
+        bundle = open_bundle(path, config.artifacts_dir)
+    return bundle
 
 
 def _user_lines(path: Path) -> Iterator[str]:
     """User ids from a file, one per line (blank lines and ``#`` comments skipped), streamed."""
-    from kgrec.errors import KgrecError
-
     try:
         stream = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
     except OSError as exc:
@@ -108,11 +118,7 @@ def recommend_command(
 
       kgrec recommend --user u0001 --record
     """
-    from kgrec.errors import KgrecError
-    from kgrec.serve.bundle import open_bundle
-    from kgrec.serve.recommend import Recommender, parse_seed_items
-
-    _check_format(fmt, FORMATS)
+    check_format(fmt, FORMATS)
     if profile is not None and (seed_items is not None or users_file is not None):
         raise KgrecError("--profile replaces --seed-items and applies to one user")
     if (user is None) == (users_file is None) and not (
@@ -124,13 +130,13 @@ def recommend_command(
     seeds = parse_seed_items(seed_items) if seed_items is not None else None
     if record and user is None and users_file is None:
         raise KgrecError("--record needs --user (the user the list is served to)")
-    config = _config(config_path, artifacts)
-    bundle = open_bundle(_checkpoint(config, checkpoint), config.artifacts_dir)
-    recommender = Recommender(bundle)
+    config = serve_config(config_path, artifacts)
+    recommender = Recommender(open_served_bundle(config, checkpoint))
     if profile is not None:
-        from kgrec.serve.recommend import profile_seed_items
+        # embedding free text needs torch and the language model
+        from kgrec.text.search import items_like
 
-        seeds = profile_seed_items(profile, config.artifacts_dir, config.features, bundle.item_ids)
+        seeds = items_like(profile, config.artifacts_dir, config.features)
     recorder = _Recorder(config, recommender) if record else None
     try:
         if users_file is None:
@@ -151,16 +157,11 @@ class _Recorder:
     """Records served lists (with their top explanation paths) in the graph store."""
 
     def __init__(self, config: Config, recommender: Recommender) -> None:
-        from kgrec.serve.explain import Explainer
-        from kgrec.store.factory import open_store
-
         self.model_id = recommender.model_id
-        self.explainer = Explainer(recommender.bundle, config.artifacts_dir)
-        self.store = open_store(config.store, config.state_path)
+        self.explainer = Explainer(recommender.bundle)
+        self.store = open_graph_store(config)
 
     def record(self, user: str, recs: list[Recommendation]) -> str:
-        from kgrec.serve.record import new_request_id, record_served
-
         paths = {r.item_id: self.explainer.explain(user, r.item_id) for r in recs}
         request_id = new_request_id()
         record_served(self.store, user, recs, self.model_id, paths, request_id)
@@ -195,9 +196,6 @@ def _csv_row(
     ]
 
 
-CSV_HEADER = ["user_id", "model_id", "item_ids", "scores", "error"]
-
-
 def _emit_one(
     user: str | None, recs: list[Recommendation], model_id: str, request_id: str | None, fmt: str
 ) -> None:
@@ -209,17 +207,10 @@ def _emit_one(
         for r in recs:
             writer.writerow([user or "", r.rank, r.item_id, r.title, f"{r.score:.6g}", model_id])
     else:
-        from rich.console import Console
-        from rich.table import Table
-
         who = f"user {user}" if user else "seed items"
-        table = Table(title=f"top {len(recs)} for {who} (model {model_id})")
-        for column, justify in (("rank", "right"), ("item", "left"), ("title", "left")):
-            table.add_column(column, justify=justify)  # type: ignore[arg-type]
-        table.add_column("score", justify="right")
-        for r in recs:
-            table.add_row(str(r.rank), r.item_id, r.title, f"{r.score:.4f}")
-        Console().print(table)
+        rows = [(r.rank, r.item_id, r.title, f"{r.score:.4f}") for r in recs]
+        title = f"top {len(recs)} for {who} (model {model_id})"
+        print_table(("rank", "item", "title", "score"), rows, title, right=("rank", "score"))
         if request_id:
             typer.echo(f"recorded as request {request_id}")
 
@@ -232,8 +223,6 @@ def _emit_batch(
     recorder: _Recorder | None,
 ) -> int:
     """Serve ``users`` in chunks of :data:`BATCH`, one output line/row per user; failures."""
-    from kgrec.errors import KgrecError
-
     writer = csv.writer(sys.stdout) if fmt == "csv" else None
     if writer is not None:
         writer.writerow(CSV_HEADER)
@@ -295,9 +284,11 @@ def explain_command(
     """Explain why an item suits a user: graph paths (at most 3 hops) ranked by the model.
 
     Each path (user -> rated item -> shared director/actor/genre or co-rater -> item) comes
-    with its share of the model's score and a sentence. --served instead reads what was
-    recorded when the item was served (kgrec recommend --record): when, at which rank, by
-    which model, and the paths stored then.
+    with its contribution: how much deleting it from the model's graph would lower the
+    score. Only edges the model propagated over are cited (a model trained with --no-kg
+    gets no attribute paths). --served instead reads what was recorded when the item was
+    served (kgrec recommend --record): when, at which rank, by which model, and the paths
+    stored then.
 
     Examples:
 
@@ -307,183 +298,61 @@ def explain_command(
 
       kgrec explain --user u0001 --item i0103 --served
     """
-    from kgrec.errors import KgrecError
-
-    _check_format(fmt, ("table", "json"))
-    config = _config(config_path, artifacts)
+    check_format(fmt, ("table", "json"))
+    config = serve_config(config_path, artifacts)
     if served_only:
-        from kgrec.serve.record import served
-        from kgrec.store.factory import open_store
-
-        store = open_store(config.store, config.state_path)
-        try:
-            records = served(store, user, item)
-        finally:
-            store.close()
-        if not records:
-            raise KgrecError(
-                f"item {item!r} was never recorded as served to user {user!r} "
-                "(record lists with kgrec recommend --record)"
-            )
-        if fmt == "json":
-            rows = [r.to_dict() for r in records]
-            typer.echo(json.dumps({"user_id": user, "item_id": item, "served": rows}))
-            return
-        for r in records:
-            typer.echo(
-                f"served {r.at} by model {r.model_id} at rank {r.rank} "
-                f"(score {r.score:.4f}, request {r.request_id})"
-            )
-            for recorded in r.paths[:limit]:
-                typer.echo(f"  - {recorded.get('sentence', recorded)}")
+        _explain_served(config, user, item, fmt, limit)
         return
-
-    from kgrec.serve.bundle import open_bundle
-    from kgrec.serve.explain import Explainer
-
-    bundle = open_bundle(_checkpoint(config, checkpoint), config.artifacts_dir)
-    paths = Explainer(bundle, config.artifacts_dir).explain(user, item, limit=limit)
+    bundle = open_served_bundle(config, checkpoint)
+    paths = Explainer(bundle).explain(user, item, limit=limit)
     if fmt == "json":
-        typer.echo(
-            json.dumps(
-                {
-                    "user_id": user,
-                    "item_id": item,
-                    "model_id": bundle.model_id,
-                    "paths": [p.to_dict() for p in paths],
-                },
-                ensure_ascii=False,
-            )
-        )
+        out = {
+            "user_id": user,
+            "item_id": item,
+            "model_id": bundle.model_id,
+            "paths": [p.to_dict() for p in paths],
+        }
+        typer.echo(json.dumps(out, ensure_ascii=False))
         return
     if not paths:
-        typer.echo(f"no path of at most 3 hops links user {user} to item {item}")
+        typer.echo(f"no path of at most 3 hops in the model's graph links user {user} to {item}")
         return
     typer.echo(f"why {item} for {user} (model {bundle.model_id}), strongest paths first:")
     for n, p in enumerate(paths, start=1):
         typer.echo(f"{n}. {p.sentence}  (contribution {p.contribution:+.3f})")
-        chain = " ".join(_hop(p, e) for e in p.edges)
-        typer.echo(f"   {chain}")
+        typer.echo(f"   {' '.join(_hop(p, k) for k in range(p.hops))}")
 
 
-def _hop(path: Any, edge: Any) -> str:
-    src, dst = path.nodes[edge.source], path.nodes[edge.target]
-    return f"({_node(src)})-[:{edge.type}]->({_node(dst)})"
-
-
-def _node(node: Any) -> str:
-    """``type:id``, without repeating a type the id already starts with."""
-    node_id = str(node.id)
-    return node_id if node_id.startswith(f"{node.type}:") else f"{node.type}:{node_id}"
-
-
-@app.command("add-items")
-@friendly_errors
-def add_items_command(
-    items_file: Path = typer.Argument(
-        ...,
-        help="New items (CSV, TSV or Parquet): item_id plus text columns such as title, "
-        "year, description, genres (Western|Drama).",
-    ),
-    triples: Path | None = typer.Option(
-        None,
-        "--triples",
-        help="Optional KG links: head (a new item id), relation, tail (a known entity id).",
-    ),
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
-    no_db: bool = typer.Option(
-        False, "--no-db", help="Do not write the items into the graph database."
-    ),
-    checkpoint: Path | None = CheckpointOption,
-    artifacts: Path | None = ArtifactsOption,
-    config_path: Path | None = ConfigOption,
-) -> None:
-    """Add items that have only text and attributes; recommendable at once, no retraining.
-
-    Each new item is embedded by the same text model as the catalogue and placed in the
-    trained model's item space from its text neighbours and the items sharing its KG
-    entities (a genres column is matched to genre entities by name; --triples adds others).
-    The items are kept in <artifacts>/added_items/, so every later model (and bundle export)
-    places them again, until a rebuild includes them as ordinary items. They are also written
-    into the graph database as :Item nodes with their KG relationships (unless --no-db), so
-    analysts' queries see them and served lists that contain them can be recorded. A file with any
-    problem (duplicate or known id, unknown entity, no text) is rejected whole, with file,
-    line and field; nothing is written.
-
-    Examples:
-
-      kgrec add-items new_items.csv
-
-      kgrec add-items new_items.csv --triples new_links.csv --format json
-
-      kgrec add-items new_items.csv --no-db
-
-      kgrec recommend --seed-items i0001,i0042   # new items compete from now on
-    """
-    import numpy as np
-
-    from kgrec.serve.bundle import open_bundle
-    from kgrec.serve.new_items import add_items
-
-    _check_format(fmt, ("table", "json"))
-    config = _config(config_path, artifacts)
-    model = _checkpoint(config, checkpoint)
-    store = None
-    if config.store.enabled and not no_db:
-        from kgrec.errors import KgrecError
-        from kgrec.store.factory import open_store
-
-        store = open_store(config.store, config.state_path)
-        items_in_db = store.query("MATCH (i:Item) RETURN count(i) AS n").rows
-        if not items_in_db or not int(items_in_db[0][0]):
-            store.close()
-            raise KgrecError(
-                f"the graph database has no items in graph {config.store.graph!r}: run kgrec "
-                "build-graph for this dataset first, or pass --no-db"
-            )
+def _explain_served(config: Config, user: str, item: str, fmt: str, limit: int) -> None:
+    store = open_graph_store(config)
     try:
-        added = add_items(items_file, config.artifacts_dir, config.features, triples, store=store)
+        records = served(store, user, item)
     finally:
-        if store is not None:
-            store.close()
-    rows: list[dict[str, Any]] = [
-        {
-            "item_id": record["item_id"],
-            "title": record["title"],
-            "links": [link[2] for link in record["links"]],
-        }
-        for record in added.records
-    ]
-    bundle = open_bundle(model, config.artifacts_dir) if model.exists() else None
-    if bundle is not None:  # where each item landed: its nearest trained items by cosine
-        trained = int(bundle.meta.get("num_trained_items", bundle.num_items))
-        items = np.asarray(bundle.item_embedding[:trained], dtype=np.float32)  # [I, d]
-        items = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
-        for row in rows:
-            vector = np.asarray(bundle.item_embedding[bundle.item_index(row["item_id"])])
-            near = np.argsort(-(items @ vector), kind="stable")[:3]
-            row["nearest"] = [bundle.titles[int(k)] for k in near]
-    if fmt == "json":
-        out = {
-            "added": rows,
-            "total_added": added.meta["count"],
-            "model_id": bundle.model_id if bundle is not None else None,
-        }
-        typer.echo(json.dumps(out, ensure_ascii=False))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    where = f"model {bundle.model_id}" if bundle is not None else "no trained model yet"
-    total = added.meta["count"]
-    table = Table(title=f"added {len(rows)} item(s); {total} added in all ({where})")
-    for column in ("item", "title", "KG links", "placed next to"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(
-            row["item_id"],
-            row["title"],
-            ", ".join(row["links"]) or "-",
-            "; ".join(row.get("nearest", [])) or "-",
+        store.close()
+    if not records:
+        raise KgrecError(
+            f"item {item!r} was never recorded as served to user {user!r} "
+            "(record lists with kgrec recommend --record)"
         )
-    Console().print(table)
+    if fmt == "json":
+        rows = [r.to_dict() for r in records]
+        typer.echo(json.dumps({"user_id": user, "item_id": item, "served": rows}))
+        return
+    for r in records:
+        typer.echo(
+            f"served {r.at} by model {r.model_id} at rank {r.rank} "
+            f"(score {r.score:.4f}, request {r.request_id})"
+        )
+        for recorded in r.paths[:limit]:
+            typer.echo(f"  - {recorded.sentence}")
+
+
+def _hop(path: GraphPath, k: int) -> str:
+    edge = path.edges[k]
+    src, dst = path.nodes[edge.source], path.nodes[edge.target]
+    return f"({_node(src.type, src.id)})-[:{edge.type}]->({_node(dst.type, dst.id)})"
+
+
+def _node(node_type: str, node_id: str) -> str:
+    """``type:id``, without repeating a type the id already starts with."""
+    return node_id if node_id.startswith(f"{node_type}:") else f"{node_type}:{node_id}"

@@ -10,18 +10,23 @@ interactions    yes       ``user_id``, ``item_id``, optional ``rating`` (float),
 items           yes       ``item_id`` plus any text columns (``title``, ``description``, ...)
 users           no        ``user_id`` plus attribute columns (``age``, ``occupation``, ...)
 triples         no        ``head``, ``relation``, ``tail``, optional ``head_type``,
-                          ``tail_type``
+                          ``tail_type``; optional ``user_id``, ``timestamp``: who stated
+                          the fact and when (a tag a user applied)
 entities        no        ``entity_id``, ``type``, optional ``name``, ``description``
 ==============  ========  ==================================================================
 
 Ids are strings. A triple's ``head``/``tail`` names a user, an item or an entity; its type
 comes from ``head_type``/``tail_type`` when given (``user``, ``item`` or an entity type), else
-from the ``entities`` table, else from the items or users table. Reading a folder only parses
-files; :mod:`kgrec.data.validate` checks the contract and reports file, line and field.
+from the ``entities`` table, else from the items or users table. A triple never links a user
+and an item: that is an interaction, and belongs in ``interactions`` (where the split sees
+it). A fact stated by a user after their training cut-off is left out of the graph
+(:func:`kgrec.data.split.facts_known_in_training`). Reading a folder only parses files;
+:mod:`kgrec.data.validate` checks the contract and reports file, line and field.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +35,11 @@ import numpy as np
 import pandas as pd
 
 from kgrec.errors import Problem, ValidationError
+from kgrec.naming import ITEM as ITEM
+from kgrec.naming import USER as USER
 
+MISSING_STRINGS = frozenset({"", "nan", "NaN", "None", "<NA>", "NaT", "null"})
+"""String values that mean "missing" (``astype(str)`` turns ``None``/NaN into these)."""
 TABLE_NAMES = ("interactions", "items", "users", "triples", "entities")
 REQUIRED_TABLES = ("interactions", "items")
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -44,10 +53,9 @@ ID_COLUMNS: dict[str, tuple[str, ...]] = {
     "interactions": ("user_id", "item_id"),
     "items": ("item_id",),
     "users": ("user_id",),
-    "triples": ("head", "relation", "tail", "head_type", "tail_type"),
+    "triples": ("head", "relation", "tail", "head_type", "tail_type", "user_id"),
     "entities": ("entity_id", "type"),
 }
-USER, ITEM = "user", "item"
 """Node types every dataset has."""
 
 
@@ -217,7 +225,5 @@ def _check_utf8(path: Path) -> None:
 
 
 def _parser_line(exc: Exception) -> int | None:
-    import re
-
     match = re.search(r"line (\d+)", str(exc))
     return int(match.group(1)) if match else None

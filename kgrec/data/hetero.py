@@ -12,7 +12,6 @@ On disk the artifact is plain tensors (``graph.pt``), so it loads with
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,25 +22,13 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from kgrec.data.contract import ITEM, USER
+from kgrec.data.edges import INTERACTS, EdgeType, reverse
+from kgrec.data.layout import GRAPH_FILE, ID_MAP_FILE
 from kgrec.data.mapping import IdMap
 from kgrec.data.split import SPLITS
 from kgrec.data.validate import Dataset
-
-INTERACTS = (USER, "interacts", ITEM)
-GRAPH_FILE = "graph.pt"
-ID_MAP_FILE = "id_maps.parquet"
-EdgeType = tuple[str, str, str]
-
-
-def relation_name(relation: str) -> str:
-    """Relation as a PyG edge-type name: ``Directed By`` -> ``directed_by``."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", relation.strip())
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
-def reverse(edge_type: EdgeType) -> EdgeType:
-    src, rel, dst = edge_type
-    return (dst, rel[4:] if rel.startswith("rev_") else f"rev_{rel}", src)
+from kgrec.errors import KgrecError
+from kgrec.naming import relation_name
 
 
 @dataclass(frozen=True)
@@ -111,6 +98,14 @@ class GraphArtifact:
         counts = {f"interactions:{s}": int(e.size(1)) for s, e in self.split_edge_index.items()}
         counts.update({"__".join(k): int(v.size(1)) for k, v in self.kg_edge_index.items()})
         return counts
+
+
+def load_artifact(folder: Path | str) -> GraphArtifact:
+    """Load the graph artifact written by ``build-graph`` (clear error when absent)."""
+    folder = Path(folder)
+    if not (folder / GRAPH_FILE).exists():
+        raise KgrecError(f"no graph artifact in {folder}: run `kgrec build-graph` first")
+    return GraphArtifact.load(folder)
 
 
 def build_id_map(dataset: Dataset) -> IdMap:

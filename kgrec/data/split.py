@@ -11,17 +11,26 @@ Methods (``SplitConfig.method``):
 
 Time is the ``timestamp`` column; rows without one keep their file order, shuffled per user
 with ``seed`` when no row of the dataset has a timestamp.
+
+:func:`facts_known_in_training` then keeps the knowledge graph on the training side of the
+split: a fact a user stated (a tag) after their training cut-off is left out.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
 from kgrec.config import SplitConfig
+from kgrec.data.validate import Dataset
 from kgrec.errors import KgrecError
 
 SPLITS = ("train", "val", "test")
+PROVENANCE = ("user_id", "timestamp")
+"""Optional triple columns: who stated the fact and when."""
+FACT = ["head", "relation", "tail", "head_type", "tail_type"]
 
 
 def split_interactions(interactions: pd.DataFrame, config: SplitConfig) -> pd.Series:
@@ -87,3 +96,54 @@ def _ratio(frame: pd.DataFrame, val_ratio: float, test_ratio: float, min_train: 
     labels[from_end < n_test] = "test"
     labels[(from_end >= n_test) & (from_end < n_test + n_val)] = "val"
     return pd.Series(labels, index=frame.index)
+
+
+def facts_known_in_training(dataset: Dataset, split: pd.Series) -> Dataset:
+    """``dataset`` without the facts its users stated after their training cut-off.
+
+    A triple with provenance (``user_id``, ``timestamp``; e.g. a tag the user applied) comes
+    from that user's timeline. The temporal splits hold out each user's latest interactions
+    and ask the model to predict them from the user's history before them, so a fact the same
+    user stated at or after their first held-out interaction would carry the held-out period
+    into training (a tag applied while rating the test movie names that very movie): it is
+    left out, from the graph, the item texts and the database alike.
+
+    The cut-off is per user because the split is per user: every user's training history,
+    whenever it happened, already shapes the graph (leave-one-out as in the literature), so a
+    fact from another user's training period is as legitimate as their interactions. A global
+    boundary (the earliest held-out time of any user) would instead drop every tag of
+    ml-latest-small, whose held-out ratings start in 1996 and tags in 2006.
+
+    Facts without a user or a timestamp, and facts of users with nothing held out, are kept.
+    The kept statements of a fact collapse into one triple (provenance columns dropped);
+    entities that only left-out facts mentioned are removed. ``split`` is aligned with
+    ``dataset.interactions``.
+    """
+    triples = dataset.triples
+    if not set(PROVENANCE) <= set(triples.columns):
+        return replace(dataset, triples=triples.drop(columns=list(PROVENANCE), errors="ignore"))
+    inter = dataset.interactions
+    held = split.to_numpy() != "train"
+    first_held = inter.loc[held].groupby("user_id")["timestamp"].min()
+    cutoff = triples["user_id"].map(first_held)
+    dated = (triples["timestamp"] >= 0) & cutoff.notna()
+    late = dated & (triples["timestamp"] >= cutoff.fillna(np.inf))
+    kept = triples.loc[~late, FACT].drop_duplicates().reset_index(drop=True)
+    if not late.any():
+        return replace(dataset, triples=kept)
+    mentioned = set(triples.loc[late, "head"]) | set(triples.loc[late, "tail"])
+    still = set(kept["head"]) | set(kept["tail"])
+    orphans = dataset.entities["entity_id"].isin(mentioned - still)
+    facts = triples.loc[late, FACT].drop_duplicates()
+    lost = len(facts.merge(kept, how="inner", on=FACT)) if len(kept) else 0
+    note = (
+        f"{int(late.sum())} fact statement(s) made by a user after their training cut-off "
+        f"left out ({len(facts) - lost} fact(s) no earlier statement keeps, "
+        f"{int(orphans.sum())} entities only they mentioned)"
+    )
+    return replace(
+        dataset,
+        triples=kept,
+        entities=dataset.entities.loc[~orphans].reset_index(drop=True),
+        notes=[*dataset.notes, note],
+    )

@@ -3,8 +3,9 @@
 Nothing is written anywhere while validating, so a dataset that fails leaves the database
 and the artifacts untouched. Checks: required columns (with a "did you mean" hint), empty
 tables, empty and duplicate ids, numeric ``rating``/``timestamp``, interactions and triples
-that point at unknown ids, self-loops, and triples whose declared types disagree with the
-entities table.
+that point at unknown ids, self-loops, triples whose declared types disagree with the
+entities table, and triples between a user and an item (interactions in disguise, which
+would bypass the split).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 
 from kgrec.data.contract import ITEM, REQUIRED_COLUMNS, USER, DatasetTables, Table
 from kgrec.errors import Problem, ValidationError
+from kgrec.naming import relation_name  # node types take the same snake form
 
 MAX_PROBLEMS_PER_CHECK = 10
 ENTITY = "entity"
@@ -35,7 +37,9 @@ class Dataset:
         items: ``item_id`` plus text/attribute columns.
         users: ``user_id`` plus attribute columns (every interacting user is present).
         entities: ``entity_id``, ``type``, ``name`` (every non-user/item triple endpoint).
-        triples: ``head``, ``relation``, ``tail``, ``head_type``, ``tail_type``.
+        triples: ``head``, ``relation``, ``tail``, ``head_type``, ``tail_type``; with
+            provenance (``user_id``, ``timestamp`` (int64, ``-1`` unknown)) when the input
+            had it, one row per statement (the same fact may be stated by several users).
         notes: What validation changed (merged duplicates), for the build report.
     """
 
@@ -250,13 +254,8 @@ def _check_interactions(
     return out.reset_index(drop=True), notes
 
 
-def _normalise_type(value: str) -> str:
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", value.strip())
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
-
-
 def _check_entity_types(table: Table, entities: pd.DataFrame, found: _Collector) -> pd.Series:
-    types = entities["type"].astype(str).map(_normalise_type)
+    types = entities["type"].astype(str).map(relation_name)
     entities["type"] = types
     bad = ~types.map(lambda t: bool(_TYPE_NAME.match(t)))
     found.rows(table, bad.to_numpy(), "type", "entity type must start with a letter")
@@ -283,7 +282,13 @@ def _check_triples(
     out = pd.DataFrame({c: frame[c].astype(str).str.strip() for c in ("head", "relation", "tail")})
     for column in ("head", "relation", "tail"):
         found.rows(table, (out[column] == "").to_numpy(), column, "empty value")
-    bad_rel = out["relation"].map(_normalise_type) == ""
+    provenance = {}
+    if "user_id" in frame.columns:
+        provenance["user_id"] = frame["user_id"].fillna("").astype(str).str.strip()
+    if "timestamp" in frame.columns:
+        stamps = _numeric(table, "timestamp", found, integer=True)
+        provenance["timestamp"] = stamps.fillna(-1).astype("int64")
+    bad_rel = out["relation"].map(relation_name) == ""
     found.rows(table, bad_rel.to_numpy(), "relation", "relation name has no letters or digits")
     item_ids = pd.Index(items["item_id"])
     user_ids = pd.Index(users["user_id"]) if users is not None else None
@@ -291,7 +296,7 @@ def _check_triples(
         ids = out[end]
         declared_col = f"{end}_type"
         if declared_col in frame.columns:
-            declared = frame[declared_col].astype(str).str.strip().map(_normalise_type)
+            declared = frame[declared_col].astype(str).str.strip().map(relation_name)
         else:
             declared = pd.Series("", index=frame.index)
         inferred = pd.Series("", index=frame.index, dtype=object)
@@ -304,19 +309,11 @@ def _check_triples(
         resolved = declared.where(declared != "", inferred)
         # declared types must agree with where the id lives
         is_item = resolved == ITEM
-        found.rows(
-            table,
-            (is_item & ~in_items).to_numpy(),
-            end,
-            "declared type 'item' but the id is not in the items table",
-        )
+        message = "declared type 'item' but the id is not in the items table"
+        found.rows(table, (is_item & ~in_items).to_numpy(), end, message)
         if user_ids is not None:
-            found.rows(
-                table,
-                ((resolved == USER) & ~ids.isin(user_ids)).to_numpy(),
-                end,
-                "declared type 'user' but the id is not in the users table",
-            )
+            message = "declared type 'user' but the id is not in the users table"
+            found.rows(table, ((resolved == USER) & ~ids.isin(user_ids)).to_numpy(), end, message)
         if entity_types is not None:
             mismatch = (
                 (declared != "")
@@ -334,25 +331,28 @@ def _check_triples(
                         f"{inferred.iat[pos]!r}",
                     )
                 )
-            unknown = resolved == ""
-            found.rows(
-                table,
-                unknown.to_numpy(),
-                end,
-                "unknown id (not in entities, items or users)",
-            )
+            message = "unknown id (not in entities, items or users)"
+            found.rows(table, (resolved == "").to_numpy(), end, message)
             unknown_entity = (declared != "") & ~declared.isin([ITEM, USER]) & (inferred == "")
-            found.rows(
-                table,
-                unknown_entity.to_numpy(),
-                end,
-                "unknown entity id (not in the entities table)",
-            )
+            message = "unknown entity id (not in the entities table)"
+            found.rows(table, unknown_entity.to_numpy(), end, message)
         else:
             resolved = resolved.where(resolved != "", ENTITY)
         out[declared_col] = resolved
     loops = (out["head"] == out["tail"]) & (out["head_type"] == out["tail_type"])
     found.rows(table, loops.to_numpy(), "tail", "self-loop: head and tail are the same node")
+    ends = {USER, ITEM}
+    user_item = (out["head_type"] != out["tail_type"]) & out["head_type"].isin(ends)
+    user_item &= out["tail_type"].isin(ends)
+    found.rows(
+        table,
+        user_item.to_numpy(),
+        "tail_type" if "tail_type" in frame.columns else "tail",
+        "a triple between a user and an item is an interaction: put it in interactions "
+        "(there the train/validation/test split applies)",
+    )
+    for column, values in provenance.items():
+        out[column] = values.to_numpy()
     notes = []
     dup = out.duplicated(keep="first")
     if dup.any():

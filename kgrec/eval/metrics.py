@@ -35,7 +35,7 @@ shape) at a time; only the top ``max(ks)`` indices are kept.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -43,9 +43,7 @@ from torch import Tensor
 
 from kgrec.data.hetero import GraphArtifact
 from kgrec.errors import KgrecError
-
-ScoreFn = Callable[[Tensor], Tensor]
-"""``users [B] (long) -> scores [B, num_items]``."""
+from kgrec.nn.scoring import ScoreFn as ScoreFn  # re-exported for the evaluators
 
 DEFAULT_KS: tuple[int, ...] = (10, 20, 50)
 MASKED_SPLITS: dict[str, tuple[str, ...]] = {"val": ("train",), "test": ("train", "val")}

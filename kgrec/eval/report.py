@@ -14,8 +14,11 @@ from typing import Any
 
 from kgrec.config import EvalConfig
 from kgrec.data.hetero import GraphArtifact
-from kgrec.eval.metrics import ScoreFn, evaluate_ranking
+from kgrec.eval.baselines import fit_baseline
+from kgrec.eval.metrics import evaluate_ranking
 from kgrec.eval.sampled import evaluate_sampled
+from kgrec.nn.scoring import ScoreFn
+from kgrec.train.checkpoint import load_checkpoint
 
 
 def evaluate_score_fn(
@@ -64,9 +67,6 @@ def evaluate_models(
     baseline_params: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for the checkpoint (when given) and each named baseline, in that order."""
-    from kgrec.eval.baselines import fit_baseline
-    from kgrec.train.checkpoint import load_checkpoint
-
     config = eval_config or EvalConfig()
     rows = []
     if checkpoint is not None:

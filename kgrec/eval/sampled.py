@@ -19,11 +19,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from ogb.linkproppred import Evaluator
 from torch import Tensor
 
 from kgrec.data.hetero import GraphArtifact
 from kgrec.errors import KgrecError
-from kgrec.eval.metrics import ScoreFn, pair_keys
+from kgrec.eval.metrics import pair_keys
+from kgrec.nn.scoring import ScoreFn
 
 OGB_EVALUATOR = "ogbl-citation2"
 """The OGB dataset whose evaluator takes ``y_pred_pos [N]`` and ``y_pred_neg [N, K]``."""
@@ -79,8 +81,6 @@ def ogb_metrics(pos: Tensor, neg: Tensor) -> dict[str, float]:
         pos: Scores of the held-out pairs ``[N]``.
         neg: Scores of their negatives ``[N, num_negatives]``.
     """
-    from ogb.linkproppred import Evaluator
-
     result = Evaluator(name=OGB_EVALUATOR).eval(
         {"y_pred_pos": pos.float().cpu(), "y_pred_neg": neg.float().cpu()}
     )

@@ -1,48 +1,95 @@
-"""The serving bundle: a checkpoint's embeddings and the seen items, as plain ``.npy`` + JSON.
+"""The serving bundle: a checkpoint's embeddings, seen items and graph, as ``.npy`` + JSON.
 
-``export_bundle(checkpoint, artifacts_dir)`` writes ``<checkpoint dir>/serving/``:
+:func:`kgrec.serve.export.export_bundle` writes ``<checkpoint dir>/serving/``:
 
 =======================  ==================================================================
 file                     content
 =======================  ==================================================================
 ``user_embedding.npy``   float32 ``[num_users, d]`` (the checkpoint's serving embeddings)
-``item_embedding.npy``   float32 ``[num_items, d]``
+``item_embedding.npy``   float32 ``[num_items, d]`` (trained items, then placed added items)
 ``seen_indptr.npy``      int64 ``[num_users + 1]``: CSR row pointers of the items each user
                          interacted with (all splits of the artifact: train, val and test)
 ``seen_indices.npy``     int64 ``[nnz]``: item indices, sorted within each row
 ``users.json``           external user ids in index order
 ``items.json``           ``{"ids": [...], "titles": [...]}`` in index order
-``meta.json``            ``model_id`` (sha256 of the checkpoint's bytes, 16 hex digits),
-                         ``created`` (ISO-8601 UTC), sizes, and the checkpoint's and
-                         artifact's file stamps used to tell when the bundle is stale
+``graph/``               the model's message-passing graph, for explanations
+                         (:mod:`kgrec.serve.graph`)
+``meta.json``            :class:`BundleMeta`
 =======================  ==================================================================
 
-:func:`load_bundle` uses only numpy and json (arrays are memory-mapped), so serving starts
-without torch or pandas. :func:`open_bundle` re-exports first when the bundle is missing or
-stale (that path imports torch).
+Everything here uses only numpy and json (arrays are memory-mapped), so serving starts
+without torch or pandas; only writing a bundle needs them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kgrec.data.added_items import added_stamp
+from kgrec.data.edges import EdgeType
+from kgrec.data.layout import GRAPH_FILE
 from kgrec.errors import KgrecError
-from kgrec.files import staging_dir, swap_dir
-from kgrec.serve.new_items import added_stamp, place_added
 
-FORMAT = 1
+FORMAT = 3
+"""2: the graph of the model (edge types it propagated over) for explanations; 3: with what
+each node passes on over the model's layers and the relation vectors (path contributions)."""
 SERVING_DIR = "serving"
 ARRAYS = ("user_embedding", "item_embedding", "seen_indptr", "seen_indices")
 FILES = (*(f"{name}.npy" for name in ARRAYS), "users.json", "items.json", "meta.json")
 MODEL_ID_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class BundleMeta:
+    """``meta.json`` of a bundle.
+
+    Attributes:
+        model_id: sha256 of the checkpoint's bytes, 16 hex digits.
+        created: ISO-8601 UTC of the export.
+        checkpoint, artifacts: Absolute paths of what it was exported from.
+        checkpoint_stamp, artifact_stamp, added_stamp: ``[mtime_ns, size]`` of the
+            checkpoint, the artifact's ``graph.pt`` and its added items, to tell when the
+            bundle is stale.
+        num_users, num_items: Rows of the embeddings (items: trained + added).
+        num_trained_items, num_added_items: The two parts of ``num_items``.
+        dim: Embedding size ``d``.
+        num_seen: Stored (user, item) pairs.
+        edge_types: The edge types the model propagated over, ``(src, rel, dst)``
+            (:func:`kgrec.serve.export.message_passing_edge_types`); explanations walk only
+            these.
+        format: The bundle format (:data:`FORMAT`).
+    """
+
+    model_id: str
+    created: str
+    checkpoint: str
+    checkpoint_stamp: list[int]
+    artifacts: str
+    artifact_stamp: list[int]
+    added_stamp: list[int]
+    num_users: int
+    num_items: int
+    num_trained_items: int
+    num_added_items: int
+    dim: int
+    num_seen: int
+    edge_types: list[EdgeType]
+    format: int = FORMAT
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BundleMeta:
+        values = dict(data)
+        values["edge_types"] = [tuple(e) for e in values.get("edge_types", [])]
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass(frozen=True)
@@ -57,7 +104,7 @@ class Bundle:
         user_ids: External user ids, ``user_ids[index]``.
         item_ids: External item ids, ``item_ids[index]``.
         titles: Item titles (the id when an item has none), ``titles[index]``.
-        meta: The contents of ``meta.json`` (``model_id``, ``created``, ...).
+        meta: ``meta.json``.
         path: The bundle folder.
     """
 
@@ -68,14 +115,14 @@ class Bundle:
     user_ids: list[str]
     item_ids: list[str]
     titles: list[str]
-    meta: dict[str, Any]
+    meta: BundleMeta
     path: Path
     _user_index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     _item_index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def model_id(self) -> str:
-        return str(self.meta["model_id"])
+        return self.meta.model_id
 
     @property
     def num_users(self) -> int:
@@ -116,7 +163,7 @@ def model_id_of(checkpoint: Path | str) -> str:
     return digest.hexdigest()[:MODEL_ID_LENGTH]
 
 
-def _stamp(path: Path) -> list[int]:
+def file_stamp(path: Path) -> list[int]:
     """``[mtime_ns, size]`` of a file (``[0, 0]`` when absent)."""
     try:
         st = path.stat()
@@ -125,8 +172,21 @@ def _stamp(path: Path) -> list[int]:
     return [st.st_mtime_ns, st.st_size]
 
 
-def _artifact_file(artifacts_dir: Path) -> Path:
-    return artifacts_dir / "graph.pt"
+def artifact_stamp(artifacts_dir: Path) -> list[int]:
+    """:func:`file_stamp` of the artifact's graph (it changes with every build)."""
+    return file_stamp(artifacts_dir / GRAPH_FILE)
+
+
+def read_meta(folder: Path) -> BundleMeta | None:
+    """``meta.json`` of a bundle folder; ``None`` when missing, unreadable or of another
+    format."""
+    try:
+        data = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT:
+            return None
+        return BundleMeta.from_json(data)
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def is_fresh(folder: Path, checkpoint: Path, artifacts_dir: Path | None = None) -> bool:
@@ -136,118 +196,53 @@ def is_fresh(folder: Path, checkpoint: Path, artifacts_dir: Path | None = None) 
     """
     if not all((folder / name).exists() for name in FILES):
         return False
-    try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    if meta.get("format") != FORMAT or meta.get("checkpoint_stamp") != _stamp(checkpoint):
+    meta = read_meta(folder)
+    if meta is None or meta.checkpoint_stamp != file_stamp(checkpoint):
         return False
     if artifacts_dir is not None:
-        return bool(
-            meta.get("artifact_stamp") == _stamp(_artifact_file(artifacts_dir))
-            and meta.get("added_stamp", [0, 0]) == added_stamp(artifacts_dir)
-        )
+        return meta.artifact_stamp == artifact_stamp(
+            artifacts_dir
+        ) and meta.added_stamp == added_stamp(artifacts_dir)
     return True
 
 
-def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
-    """Write the serving bundle of ``checkpoint`` (see the module docstring); returns its folder.
+def fresh_bundle(checkpoint: Path | str, artifacts_dir: Path | str | None = None) -> Bundle | None:
+    """The bundle of ``checkpoint`` when it is complete and fresh, else ``None`` (export it
+    with :func:`kgrec.serve.export.open_bundle`).
 
-    ``artifacts_dir`` is the ``build-graph`` artifact the model was trained on: it gives the
-    id maps, item titles and every user's interactions (all splits), which are never
-    recommended again. The folder is replaced atomically (staging folder, then renames).
+    Args:
+        checkpoint: A ``model.pt`` written by ``kgrec train``.
+        artifacts_dir: Its artifact folder; default: the one recorded in the bundle.
+
+    Raises:
+        KgrecError: no checkpoint at ``checkpoint``.
     """
-    import pandas as pd
-
-    from kgrec.build import TABLES_DIR, load_artifact
-    from kgrec.train.checkpoint import read_embeddings
-
-    checkpoint, artifacts_dir = Path(checkpoint), Path(artifacts_dir)
-    user_emb, item_emb = read_embeddings(checkpoint)
-    artifact = load_artifact(artifacts_dir)
-    num_users, num_items = artifact.num_nodes["user"], artifact.num_nodes["item"]
-    if int(user_emb.size(0)) != num_users or int(item_emb.size(0)) != num_items:
-        raise KgrecError(
-            f"{checkpoint} has {user_emb.shape[0]} users and {item_emb.shape[0]} items but the "
-            f"artifact in {artifacts_dir} has {num_users} and {num_items}: was the model trained "
-            "on another dataset? (retrain with kgrec train, or pass --checkpoint)"
-        )
-    edges = np.concatenate([e.numpy() for e in artifact.split_edge_index.values()], axis=1).astype(
-        np.int64
-    )
-    pairs = np.unique(edges[0] * num_items + edges[1])  # sorted, deduplicated
-    rows, cols = pairs // num_items, pairs % num_items
-    indptr = np.zeros(num_users + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=num_users), out=indptr[1:])
-
-    item_ids = [str(x) for x in artifact.id_map.ids["item"]]
-    titles = list(item_ids)
-    items_table = artifacts_dir / TABLES_DIR / "items.parquet"
-    if items_table.exists():
-        frame = pd.read_parquet(items_table)
-        if "title" in frame.columns:
-            named = dict(zip(frame["item_id"].astype(str), frame["title"], strict=False))
-            titles = [_title(named.get(i), i) for i in item_ids]
-
-    item_emb_np = item_emb.float().numpy().astype(np.float32)
-    added, placed = place_added(artifacts_dir, item_ids, item_emb_np)  # kgrec add-items
-    added_ids = added.item_ids if added is not None else []
-    if added is not None:
-        item_emb_np = np.concatenate([item_emb_np, placed])
-        item_ids = item_ids + added_ids
-        titles = titles + [str(r["title"]) for r in added.records]
-
-    target = serving_dir(checkpoint)
-    staging = staging_dir(target)
-    try:
-        np.save(staging / "user_embedding.npy", user_emb.float().numpy().astype(np.float32))
-        np.save(staging / "item_embedding.npy", item_emb_np)
-        np.save(staging / "seen_indptr.npy", indptr)
-        np.save(staging / "seen_indices.npy", cols.astype(np.int64))
-        _write_json(staging / "users.json", [str(x) for x in artifact.id_map.ids["user"]])
-        _write_json(staging / "items.json", {"ids": item_ids, "titles": titles})
-        meta = {
-            "format": FORMAT,
-            "model_id": model_id_of(checkpoint),
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "checkpoint": str(checkpoint.resolve()),
-            "checkpoint_stamp": _stamp(checkpoint),
-            "artifacts": str(artifacts_dir.resolve()),
-            "artifact_stamp": _stamp(_artifact_file(artifacts_dir)),
-            "num_users": num_users,
-            "num_items": len(item_ids),
-            "num_trained_items": num_items,
-            "num_added_items": len(added_ids),
-            "added_stamp": added_stamp(artifacts_dir),
-            "dim": int(user_emb.shape[1]),
-            "num_seen": int(cols.size),
-        }
-        _write_json(staging / "meta.json", meta)
-        swap_dir(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    checkpoint = Path(checkpoint)
+    if not checkpoint.exists():
+        raise KgrecError(f"no checkpoint at {checkpoint}: run `kgrec train` first")
+    folder = serving_dir(checkpoint)
+    artifacts = Path(artifacts_dir) if artifacts_dir is not None else recorded_artifacts(folder)
+    if not is_fresh(folder, checkpoint, artifacts):
+        return None
+    return load_bundle(folder)
 
 
-def _title(value: Any, fallback: str) -> str:
-    if value is None or (isinstance(value, float) and value != value) or str(value) == "":
-        return fallback
-    return str(value)
-
-
-def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+def recorded_artifacts(folder: Path) -> Path | None:
+    """The artifact folder an existing bundle was exported from (``None``: no bundle)."""
+    meta = read_meta(folder)
+    return Path(meta.artifacts) if meta is not None else None
 
 
 def load_bundle(folder: Path | str) -> Bundle:
-    """Read a bundle written by :func:`export_bundle` (numpy + json only, memory-mapped)."""
+    """Read a bundle written by :func:`kgrec.serve.export.export_bundle` (memory-mapped)."""
     folder = Path(folder)
     missing = [name for name in FILES if not (folder / name).exists()]
     if missing:
         raise KgrecError(f"{folder} is not a complete serving bundle (missing {missing})")
+    meta = read_meta(folder)
+    if meta is None:
+        raise KgrecError(f"{folder}: unreadable or outdated serving bundle (re-export it)")
     try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
         users = json.loads((folder / "users.json").read_text(encoding="utf-8"))
         items = json.loads((folder / "items.json").read_text(encoding="utf-8"))
@@ -271,27 +266,3 @@ def load_bundle(folder: Path | str) -> Bundle:
     ):
         raise KgrecError(f"{folder}: inconsistent serving bundle (re-export it)")
     return bundle
-
-
-def open_bundle(checkpoint: Path | str, artifacts_dir: Path | str | None = None) -> Bundle:
-    """The bundle of ``checkpoint``, exported first when missing or stale.
-
-    Args:
-        checkpoint: A ``model.pt`` written by ``kgrec train``.
-        artifacts_dir: Its artifact folder; default: the one recorded in an existing bundle.
-    """
-    checkpoint = Path(checkpoint)
-    folder = serving_dir(checkpoint)
-    if not checkpoint.exists():
-        raise KgrecError(f"no checkpoint at {checkpoint}: run `kgrec train` first")
-    artifacts = Path(artifacts_dir) if artifacts_dir is not None else None
-    if artifacts is None and (folder / "meta.json").exists():
-        try:
-            artifacts = Path(json.loads((folder / "meta.json").read_text("utf-8"))["artifacts"])
-        except (OSError, ValueError, KeyError):
-            artifacts = None
-    if not is_fresh(folder, checkpoint, artifacts):
-        if artifacts is None:
-            raise KgrecError(f"no serving bundle for {checkpoint}: give the artifact folder")
-        export_bundle(checkpoint, artifacts)
-    return load_bundle(folder)

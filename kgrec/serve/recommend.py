@@ -18,6 +18,8 @@ import numpy as np
 from kgrec.errors import KgrecError
 from kgrec.serve.bundle import Bundle
 
+_NONE = np.empty(0, dtype=np.int64)
+
 
 class UnknownIdError(KgrecError):
     """A user or item id that the model does not know."""
@@ -162,6 +164,23 @@ class Recommender:
             out.extend(self._score_batch(batch, k))
         return out
 
+    def similar_items(self, item_id: str, k: int = 3) -> list[Recommendation]:
+        """The ``k`` trained items closest to ``item_id`` by cosine of their embeddings (best
+        first; ``score`` is the cosine): where an added item landed in the model's space.
+
+        Raises:
+            UnknownIdError: unknown item id.
+        """
+        _check_k(k)
+        index = self.bundle.item_index(str(item_id))
+        if index is None:
+            raise UnknownIdError(f"unknown item {item_id!r}: no such item in the model's data")
+        trained = self._items[: self.bundle.meta.num_trained_items]  # [I, d]
+        norms = np.maximum(np.linalg.norm(trained, axis=1), 1e-12)
+        vector = self._items[index]
+        cosine = (trained @ vector) / (norms * max(float(np.linalg.norm(vector)), 1e-12))
+        return self._rank(cosine, np.asarray([index]) if index < trained.shape[0] else _NONE, k)
+
     def _score_batch(self, users: list[int], k: int) -> list[list[Recommendation]]:
         vectors = np.asarray(self.bundle.user_embedding[users], dtype=np.float32)  # [B, d]
         scores = vectors @ self._items.T  # [B, I]
@@ -173,34 +192,3 @@ class Recommender:
 def _check_k(k: int) -> None:
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise KgrecError(f"k must be a positive integer, got {k!r}")
-
-
-def profile_seed_items(
-    profile: str,
-    artifacts_dir: Any,
-    feature_config: Any,
-    item_ids: Sequence[str],
-    num_seeds: int = 10,
-) -> list[str]:
-    """Items whose text is closest to a free-text ``profile`` (cold start without history).
-
-    The profile is embedded by the same language model as the items' text features
-    (``features.pt``); its ``num_seeds`` nearest items by cosine become seed items, whose
-    graph embeddings then give the user vector (see :meth:`Recommender.user_vector`).
-    Imports torch and the text model: this path is slower than known-user serving.
-    """
-    from kgrec.text.encoder import TextEncoder
-    from kgrec.text.features import load_features, require_same_model
-
-    if not profile.strip():
-        raise KgrecError("--profile is empty: describe what the user likes in a few words")
-    x_dict, meta = load_features(artifacts_dir)
-    if "item" not in x_dict:
-        raise KgrecError("the text features have no item vectors: run `kgrec embed`")
-    encoder = TextEncoder.from_config(feature_config, device="cpu")
-    require_same_model(encoder, meta)
-    query = encoder.encode([profile])[0]
-    items = x_dict["item"]
-    similarity = items @ query / items.norm(dim=1).clamp_min(1e-12)
-    top = similarity.topk(min(num_seeds, len(item_ids))).indices.tolist()
-    return [item_ids[i] for i in top]

@@ -18,18 +18,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from kgrec.errors import KgrecError
+from kgrec.serve.graph_path import GraphPath, paths_json
+from kgrec.serve.recommend import Recommendation
+from kgrec.store.queries import load_query
 
-if TYPE_CHECKING:
-    from kgrec.serve.recommend import Recommendation
+if TYPE_CHECKING:  # the protocol's module imports pandas; recording does not need it
     from kgrec.store.base import GraphStore
-
-SERVED_QUERY = """
-MATCH (u:User {id: $user_id})-[r:RECOMMENDED]->(i:Item {id: $item_id})
-RETURN r.request_id AS request_id, r.rank AS rank, r.score AS score, r.model_id AS model_id,
-       r.at AS at, r.paths AS paths
-ORDER BY at DESC, request_id
-"""
-"""Read-back of :func:`served` (parameters ``$user_id``, ``$item_id``)."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +35,7 @@ class Served:
     score: float
     model_id: str
     at: str
-    paths: list[dict[str, Any]]
+    paths: list[GraphPath]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +51,7 @@ def record_served(
     user_id: str,
     recs: Sequence[Recommendation],
     model_id: str,
-    paths: Mapping[str, Sequence[Any]] | None = None,
+    paths: Mapping[str, Sequence[GraphPath]] | None = None,
     request_id: str | None = None,
 ) -> int:
     """Record ``recs`` served to ``user_id``; returns how many relationships the query matched.
@@ -67,15 +61,13 @@ def record_served(
         user_id: External user id (a ``:User`` in the store).
         recs: The served list.
         model_id: The serving bundle's model id.
-        paths: Per item id, its explanation paths (objects with ``to_dict()`` or plain dicts).
+        paths: Per item id, its explanation paths.
         request_id: Id of this request (default: a fresh one); re-recording it is a no-op.
 
     Raises:
         KgrecError: when the user or some item is not in the graph store (checked first:
             nothing is written then).
     """
-    from kgrec.store.queries import load_query
-
     if not recs:
         return 0
     request_id = request_id or new_request_id()
@@ -89,9 +81,7 @@ def record_served(
             "score": float(rec.score),
             "model_id": model_id,
             "at": at,
-            "paths": json.dumps(
-                [_plain(p) for p in (paths or {}).get(rec.item_id, [])], ensure_ascii=False
-            ),
+            "paths": paths_json((paths or {}).get(rec.item_id, [])),
         }
         for rec in recs
     ]
@@ -120,16 +110,20 @@ def record_served(
 
 def served(store: GraphStore, user_id: str, item_id: str) -> list[Served]:
     """Every recorded recommendation of ``item_id`` to ``user_id``, newest first."""
-    result = store.query(SERVED_QUERY, {"user_id": str(user_id), "item_id": str(item_id)})
+    query = load_query("serve/served")
+    result = store.query(query, {"user_id": str(user_id), "item_id": str(item_id)})
     out = []
     for request_id, rank, score, model_id, at, paths in result.rows:
-        try:
-            parsed = json.loads(paths) if paths else []
-        except ValueError:
-            parsed = []
-        out.append(Served(str(request_id), int(rank), float(score), str(model_id), str(at), parsed))
+        recorded = _parse_paths(paths)
+        out.append(
+            Served(str(request_id), int(rank), float(score), str(model_id), str(at), recorded)
+        )
     return out
 
 
-def _plain(path: Any) -> Any:
-    return path.to_dict() if hasattr(path, "to_dict") else path
+def _parse_paths(text: str | None) -> list[GraphPath]:
+    """Recorded paths (unreadable or older records: none)."""
+    try:
+        return [GraphPath.from_dict(p) for p in json.loads(text or "[]")]
+    except (ValueError, TypeError, KeyError):
+        return []

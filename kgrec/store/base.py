@@ -3,49 +3,24 @@
 A store holds the property graph analysts and support staff query: one node label per node
 type (``:User``, ``:Item``, ``:Genre`` ...; each node has a unique ``id``) and one
 relationship type per relation (``:INTERACTED``, ``:HAS_GENRE`` ...). Labels and relationship
-types cannot be Cypher parameters, so they are checked against :data:`IDENTIFIER` before they
-reach any query text; every value travels as a parameter.
+types cannot be Cypher parameters, so they are checked against
+:data:`kgrec.naming.IDENTIFIER` before they reach any query text; every value travels as a
+parameter.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from kgrec.errors import StoreError
-
 if TYPE_CHECKING:
     import pandas as pd
 
-IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-"""What a label or relationship type may look like (checked before use in query text)."""
-
-
-def check_identifier(name: str) -> str:
-    """Return ``name`` if it is a safe label/relationship type, else raise ``StoreError``."""
-    if not IDENTIFIER.match(name):
-        raise StoreError(f"refusing unsafe label or relationship type {name!r}")
-    return name
-
-
-def label_for_type(node_type: str) -> str:
-    """Node label for a node type: ``user`` -> ``User``, ``content_rating`` -> ``ContentRating``."""
-    parts = re.split(r"[^A-Za-z0-9]+", node_type)
-    label = "".join(p[:1].upper() + p[1:] for p in parts if p)
-    if label and label[0].isdigit():
-        label = "T" + label
-    return check_identifier(label or "Entity")
-
-
-def rel_type_for_relation(relation: str) -> str:
-    """Relationship type for a relation: ``directed_by`` -> ``DIRECTED_BY``."""
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", relation)
-    rel = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").upper()
-    if rel and rel[0].isdigit():
-        rel = "R_" + rel
-    return check_identifier(rel or "RELATED_TO")
+# The naming helpers live in kgrec.naming (torch- and pandas-free); re-exported for backends.
+from kgrec.naming import check_identifier as check_identifier
+from kgrec.naming import label_for_type as label_for_type
+from kgrec.naming import rel_type_for_relation as rel_type_for_relation
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+import neo4j
+
 from kgrec.errors import StoreError
 from kgrec.store.base import GraphCounts, GraphPayload, Progress, QueryResult
 from kgrec.store.falkordb import _count_diff
@@ -26,8 +28,6 @@ class Neo4jStore:
     name = "neo4j"
 
     def __init__(self, uri: str, user: str, password: str | None, database: str | None = None):
-        import neo4j
-
         self.database = database
         try:
             self._driver = neo4j.GraphDatabase.driver(uri, auth=(user, password or ""))
@@ -92,8 +92,6 @@ class Neo4jStore:
         self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
     ) -> QueryResult:
         """Run parameterised Cypher, in a read transaction unless ``write``."""
-        import neo4j
-
         try:
             records, _, keys = self._driver.execute_query(
                 cypher,

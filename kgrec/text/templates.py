@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-MISSING_STRINGS = frozenset({"", "nan", "NaN", "None", "<NA>", "NaT", "null"})
-"""String values that mean "missing" (``astype(str)`` turns ``None``/NaN into these)."""
+from kgrec.data.contract import MISSING_STRINGS as MISSING_STRINGS
+
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+")
 _SENTENCE_END = (".", "!", "?")
 

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch_geometric
 from torch import Tensor
 
+from kgrec import __version__
 from kgrec.errors import KgrecError
 from kgrec.files import save_torch
 from kgrec.nn.model import KGRec
@@ -51,10 +53,6 @@ class CheckpointMeta:
 
 def library_versions() -> dict[str, str]:
     """Versions of torch, torch_geometric and kgrec."""
-    import torch_geometric
-
-    from kgrec import __version__
-
     return {
         "torch": str(torch.__version__),
         "torch_geometric": str(torch_geometric.__version__),

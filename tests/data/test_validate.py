@@ -192,3 +192,41 @@ def test_duplicate_entity_used_by_a_triple_is_reported_not_a_crash(tmp_path: Pat
     (folder / "triples.csv").write_text("head,relation,tail\ni1,directed_by,e1\n")
     with pytest.raises(ValidationError, match=r"entities\.csv:3 \[entity_id\]: duplicate id 'e1'"):
         validate(read_folder(folder))
+
+
+@pytest.mark.parametrize(
+    ("triples", "field"),
+    [
+        ("head,relation,tail,head_type,tail_type\nu1,likes,i1,user,item\n", "tail_type"),
+        ("head,relation,tail,head_type,tail_type\ni2,liked_by,u2,item,user\n", "tail_type"),
+    ],
+)
+def test_user_item_triples_are_rejected(tmp_path: Path, triples: str, field: str) -> None:
+    """They would enter the graph as collaborative edges that no split ever saw."""
+    users = "user_id,age\nu1,30\nu2,40\n"
+    found = problems(write(tmp_path, triples=triples, users=users))
+    assert found == [
+        (
+            "triples.csv",
+            2,
+            field,
+            "a triple between a user and an item is an interaction: put it in interactions "
+            "(there the train/validation/test split applies)",
+        )
+    ]
+
+
+def test_triples_keep_who_stated_them_and_when(tmp_path: Path) -> None:
+    triples = (
+        "head,relation,tail,user_id,timestamp\n"
+        "i1,has_tag,t1,u1,100\ni1,has_tag,t1,u2,200\ni2,has_genre,g1,,\n"
+    )
+    entities = "entity_id,type,name\nt1,tag,heist\ng1,genre,Sci-Fi\n"
+    dataset = validate(read_folder(write(tmp_path, triples=triples, entities=entities)))
+    rows = dataset.triples[["head", "tail", "user_id", "timestamp"]].values.tolist()
+    assert rows == [["i1", "t1", "u1", 100], ["i1", "t1", "u2", 200], ["i2", "g1", "", -1]]
+    bad = "head,relation,tail,user_id,timestamp\ni1,has_tag,t1,u1,soon\n"
+    found = problems(write(tmp_path, triples=bad, entities=entities))
+    assert found == [
+        ("triples.csv", 2, "timestamp", "'soon' is not an integer (seconds since the epoch)")
+    ]

@@ -13,6 +13,7 @@ from kgrec.data.contract import read_folder
 from kgrec.data.split import split_interactions
 from kgrec.data.validate import validate
 from kgrec.errors import KgrecError
+from kgrec.serve.graph_path import Edge, GraphPath, Node
 from kgrec.serve.recommend import Recommendation
 from kgrec.serve.record import record_served, served
 from kgrec.store.falkordb import FalkorDBStore
@@ -52,7 +53,15 @@ def count_recommended(store: FalkorDBStore) -> list[list[object]]:
 
 
 def test_record_is_idempotent_and_reads_back(store: FalkorDBStore) -> None:
-    paths = {"i0001": [{"kind": "attribute", "sentence": "Because you rated *X*"}]}
+    path = GraphPath(
+        "direct",
+        (Node("user", "u0001", "u0001", 0), Node("item", "i0001", "X", 0)),
+        (Edge("INTERACTED", "interacts", 0, 1),),
+        0.5,
+        0.1,
+        "You already rated *X*",
+    )
+    paths = {"i0001": [path]}
     assert record_served(store, "u0001", recs(ITEMS[:3]), "m1", paths, "req-1") == 3
     first = served(store, "u0001", "i0001")
     assert record_served(store, "u0001", recs(ITEMS[:3]), "m1", paths, "req-1") == 3

@@ -1,4 +1,4 @@
-"""Serving on the demo data: bundle, top-k, cold start, explanations, faithfulness, CLI."""
+"""Serving on the demo data: the bundle, top-k, cold start and the CLI."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 from dataclasses import dataclass
-from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -15,16 +14,20 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from kgrec.build import build_graph, load_artifact
-from kgrec.config import ModelConfig, TrainConfig, load_config
 from kgrec.errors import KgrecError
-from kgrec.serve.bundle import Bundle, is_fresh, open_bundle, serving_dir
-from kgrec.serve.explain import Explainer, ScoreOracle, faithfulness, relation_name
+from kgrec.serve.bundle import Bundle, BundleMeta, is_fresh, serving_dir
+from kgrec.serve.export import open_bundle
 from kgrec.serve.recommend import Recommender, UnknownIdError, parse_seed_items
-from kgrec.train.trainer import train
+from kgrec.train.checkpoint import read_embeddings
+from tests.conftest import TrainedModel
 
 REPO = Path(__file__).resolve().parents[2]
-DEMO = REPO / "data" / "demo"
+
+
+@pytest.fixture(scope="module")
+def served(demo_model: TrainedModel) -> Served:
+    bundle = open_bundle(demo_model.checkpoint, demo_model.artifacts)
+    return Served(demo_model.artifacts, demo_model.checkpoint, bundle)
 
 
 @dataclass(frozen=True)
@@ -32,34 +35,6 @@ class Served:
     artifacts: Path
     checkpoint: Path
     bundle: Bundle
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
-    """Demo artifacts (no database) and a tiny model trained for a few epochs (~1 s)."""
-    root = tmp_path_factory.mktemp("serve")
-    config = load_config(
-        None, {"dataset.path": str(DEMO), "artifacts": str(root / "art"), "store.enabled": False}
-    )
-    build_graph(config)
-    ticks = count()
-    result = train(
-        load_artifact(root / "art"),
-        {},
-        ModelConfig(embedding_dim=16, num_layers=2, use_text=False, dropout=0.0),
-        TrainConfig(
-            device="cpu", epochs=4, batch_size=2048, lr=0.01, kd_teacher="none", kd_weight=0.0
-        ),
-        eval_fn=lambda _: {"ndcg@20": float(next(ticks))},  # keep the last epoch
-        out=root / "art" / "model",
-    )
-    bundle = open_bundle(result.checkpoint, root / "art")
-    return Served(root / "art", result.checkpoint, bundle)
-
-
-@pytest.fixture(scope="module")
-def explainer(served: Served) -> Explainer:
-    return Explainer(served.bundle, served.artifacts)
 
 
 def all_interactions(artifacts: Path) -> pd.DataFrame:
@@ -70,14 +45,12 @@ def all_interactions(artifacts: Path) -> pd.DataFrame:
 
 
 def test_bundle_matches_checkpoint_and_loads_without_torch(served: Served) -> None:
-    from kgrec.train.checkpoint import read_embeddings
-
     users, items = read_embeddings(served.checkpoint)
     b = served.bundle
     assert b.user_embedding.dtype == np.float32 and b.item_embedding.dtype == np.float32
     np.testing.assert_allclose(b.user_embedding, users.numpy())
     np.testing.assert_allclose(b.item_embedding, items.numpy())
-    assert len(b.model_id) == 16 and b.meta["dim"] == 16
+    assert len(b.model_id) == 16 and b.meta.dim == 16
     inter = all_interactions(served.artifacts)
     assert b.seen_indices.size == len(inter.drop_duplicates(["user_id", "item_id"]))
     code = (
@@ -85,10 +58,27 @@ def test_bundle_matches_checkpoint_and_loads_without_torch(served: Served) -> No
         "from kgrec.serve.recommend import Recommender; "
         f"r = Recommender(load_bundle({str(serving_dir(served.checkpoint))!r})); "
         "r.recommend('u0001', 5); "
+        "from kgrec.serve.paths import Explainer; "
+        "Explainer(r.bundle).explain('u0001', r.recommend('u0001', 1)[0].item_id); "
         "bad = [m for m in ('torch', 'pandas') if m in sys.modules]; "
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_cli_recommend_starts_without_torch_or_pandas(served: Served) -> None:
+    """`kgrec recommend` from a fresh bundle loads neither torch nor pandas (nor rich for
+    JSON): that is what keeps its start-up fast."""
+    args = ["recommend", "--user", "u0001", "-f", "json", "--artifacts", str(served.artifacts)]
+    code = (
+        "import sys; from kgrec.cli import app; "
+        f"app({args!r}, standalone_mode=False); "
+        "bad = [m for m in ('torch', 'pandas', 'rich') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["recommendations"]
 
 
 def test_stale_bundle_is_rebuilt(served: Served) -> None:
@@ -165,7 +155,7 @@ def test_unknown_ids_and_bad_input(served: Served) -> None:
         user_ids=["u"],
         item_ids=[],
         titles=[],
-        meta={"model_id": "x"},
+        meta=BundleMeta("x", "", "", [0, 0], "", [0, 0], [0, 0], 1, 0, 0, 0, 4, 0, []),
         path=Path("."),
     )
     with pytest.raises(KgrecError, match="catalogue is empty"):
@@ -188,107 +178,11 @@ def test_cold_start_from_seed_items(served: Served) -> None:
     assert not {b.item_index(r.item_id) for r in known} & set(b.seen(u).tolist())
 
 
-# ----------------------------------------------------------------------------- explain
-
-
-def test_relation_name_matches_the_artifact() -> None:
-    from kgrec.data.hetero import relation_name as artifact_relation_name
-
-    for rel in ("directed_by", "Directed By", "hasGenre", "produced-in"):
-        assert relation_name(rel) == artifact_relation_name(rel)
-
-
-def test_explanations_are_real_graph_paths(served: Served, explainer: Explainer) -> None:
-    tables = served.artifacts / "tables"
-    inter = pd.read_parquet(tables / "interactions.parquet")
-    train_edges = set(
-        zip(*[inter.loc[inter["split"] == "train", c] for c in ("user_id", "item_id")], strict=True)
-    )
-    triples = pd.read_parquet(tables / "triples.parquet")
-    kg = {
-        (h, relation_name(r), t)
-        for h, r, t in zip(triples["head"], triples["relation"], triples["tail"], strict=True)
-    }
-    entities = pd.read_parquet(tables / "entities.parquet")
-    names = set(entities["name"]) | set(pd.read_parquet(tables / "items.parquet")["title"])
-    rec = Recommender(served.bundle)
-    kinds = set()
-    for user in ("u0001", "u0002", "u0010", "u0100"):
-        for r in rec.recommend(user, k=3):
-            paths = explainer.explain(user, r.item_id, limit=5)
-            assert 0 < len(paths) <= 5
-            assert [p.contribution for p in paths] == sorted(
-                (p.contribution for p in paths), reverse=True
-            ) or len({p.nodes[2] for p in paths}) > 1
-            for p in paths:
-                kinds.add(p.kind)
-                assert p.nodes[0].id == user and p.nodes[-1].id == r.item_id
-                assert 1 <= p.hops <= 3
-                json.loads(json.dumps(p.to_dict()))
-                for e in p.edges:
-                    src, dst = p.nodes[e.source], p.nodes[e.target]
-                    if e.type == "INTERACTED":
-                        assert (src.id, dst.id) in train_edges
-                    else:
-                        assert (src.id, e.relation, dst.id) in kg
-                quoted = [w for w in p.sentence.split("*")[1::2]]
-                assert quoted and all(q in names for q in quoted)
-                assert p.nodes[1].name in p.sentence
-    assert "attribute" in kinds
-    with pytest.raises(UnknownIdError, match="unknown item"):
-        explainer.explain("u0001", "i9999")
-    with pytest.raises(UnknownIdError, match="unknown user"):
-        explainer.explain("nobody", "i0001")
-
-
-def test_sentence_names_the_shared_entity(served: Served, explainer: Explainer) -> None:
-    entities = pd.read_parquet(served.artifacts / "tables" / "entities.parquet")
-    name_of = dict(zip(entities["entity_id"], entities["name"], strict=True))
-    found = 0
-    for user in served.bundle.user_ids[:20]:
-        for r in Recommender(served.bundle).recommend(user, k=3):
-            for p in explainer.explain(user, r.item_id):
-                if p.kind == "attribute":
-                    assert name_of[p.nodes[2].id] in p.sentence
-                    found += 1
-    assert found
-
-
-def test_top_path_removal_lowers_the_score_more_than_random(
-    served: Served, explainer: Explainer
-) -> None:
-    oracle = ScoreOracle(served.checkpoint, served.artifacts)
-    rec = Recommender(served.bundle)
-    results = []
-    for user in ("u0001", "u0005", "u0020", "u0050", "u0100", "u0200", "u0300", "u0399"):
-        item = rec.recommend(user, k=1)[0].item_id
-        f = faithfulness(explainer, oracle, user, item, num_random=5, seed=1)
-        assert f is not None
-        u, i = served.bundle.user_index(user), served.bundle.item_index(item)
-        assert f.base_score == pytest.approx(
-            float(served.bundle.user_embedding[u] @ served.bundle.item_embedding[i]), rel=1e-4
-        )
-        results.append(f)
-    top = np.mean([f.top_drop for f in results])
-    rand = np.mean([f.random_drop for f in results])
-    assert top > rand
-    assert sum(f.top_drop > f.random_drop for f in results) >= 0.75 * len(results)
-
-
-def test_explain_is_fast(served: Served, explainer: Explainer) -> None:
-    from kgrec.serve.explain import time_explain
-
-    rec = Recommender(served.bundle)
-    pairs = [(u, rec.recommend(u, k=1)[0].item_id) for u in served.bundle.user_ids[:50]]
-    assert float(np.median(time_explain(explainer, pairs))) < 0.1
-
-
 # ----------------------------------------------------------------------------- CLI
 
 
 @pytest.fixture(scope="module")
 def cli(served: Served):
-    import kgrec.cli.serve  # noqa: F401  (registers recommend/explain)
     from kgrec.cli import app
 
     runner = CliRunner()
@@ -349,15 +243,3 @@ def test_cli_explain(cli, served: Served) -> None:
     assert table.exit_code == 0 and "Because you rated" in table.stdout
     bad = cli("explain", "--user", "u0001", "--item", "i9999")
     assert bad.exit_code != 0 and "unknown item" in bad.stderr
-
-
-def test_relation_phrases_read_as_english() -> None:
-    from kgrec.serve.explain import Node, _relation_phrase
-
-    genre = Node("genre", "genre:animation", "Animation")
-    assert _relation_phrase("has_genre", genre, True) == "an Animation title"
-    assert _relation_phrase("has_genre", Node("genre", "g", "Drama"), True) == "a Drama title"
-    mann = Node("director", "d1", "Michael Mann")
-    assert _relation_phrase("directed_by", mann, True) == "directed by Michael Mann"
-    unnamed = Node("award", "award:m.09rpw9q", "award:m.09rpw9q")
-    assert _relation_phrase("award_nomination", unnamed, True) == "with the same award nomination"

@@ -65,7 +65,8 @@ def text_features(artifact: GraphArtifact, dim: int = 16) -> dict[str, Tensor]:
 
 
 def recall_at_10(artifact: GraphArtifact) -> Callable[[Callable[[Tensor], Tensor]], dict]:
-    """A private stand-in for kgrec.eval.metrics (LOO: one val item per user)."""
+    """A private stand-in for kgrec.eval.metrics (LOO: one val item per user): recall@10 and
+    the ndcg@20 the trainer monitors."""
     val = artifact.split_edge_index["val"]
     train_ei = artifact.split_edge_index["train"]
 
@@ -75,12 +76,12 @@ def recall_at_10(artifact: GraphArtifact) -> Callable[[Callable[[Tensor], Tensor
         rows[val[0]] = torch.arange(val.size(1))
         keep = rows[train_ei[0]] >= 0
         scores[rows[train_ei[0, keep]], train_ei[1, keep]] = float("-inf")
-        top = scores.topk(10, dim=1).indices
-        hit = (top == val[1].unsqueeze(1)).float()
-        discount = 1.0 / torch.log2(torch.arange(2, 12).float())
+        top = scores.topk(20, dim=1).indices  # [B, 20]
+        hit = (top == val[1].unsqueeze(1)).float()  # one held-out item: NDCG = 1 / log2(1 + rank)
+        discount = 1.0 / torch.log2(torch.arange(2, 22).float())
         return {
             "ndcg@20": float((hit * discount).sum(1).mean()),
-            "recall@10": float(hit.sum(1).mean()),
+            "recall@10": float(hit[:, :10].sum(1).mean()),
         }
 
     return evaluate

@@ -17,9 +17,12 @@
   Triples whose item is not in ``u.item`` are dropped and counted in the notes.
 - **ml-latest-small**: ``ratings.csv`` (``userId,movieId,rating,timestamp``), ``movies.csv``
   (``movieId,title,genres``; genres ``|``-separated, ``(no genres listed)`` for none), optional
-  ``tags.csv`` (``userId,movieId,tag,timestamp``): tags, lower-cased and trimmed, become one
-  ``item -has_tag-> tag:<tag>`` triple per (item, tag) and the item text column ``tags``.
-  There is no users table (users are the raters).
+  ``tags.csv`` (``userId,movieId,tag,timestamp``): tags, lower-cased and trimmed, become
+  ``item -has_tag-> tag:<tag>`` triples, one per application, with the tagging user and time
+  as provenance (``user_id``, ``timestamp``): tags a user applied after their training
+  cut-off stay out of training (:func:`kgrec.data.split.facts_known_in_training`), and the
+  item texts name the kept tags through the item's KG neighbours. There is no users table
+  (users are the raters).
 - **ml-1m**: ``ratings.dat`` (``user::item::rating::timestamp``), ``movies.dat``
   (``id::title::genres``), ``users.dat`` (``id::gender::age::occupation::zip``), all
   ``::``-separated Latin-1; occupation codes 0-20 are replaced by their names from the
@@ -300,17 +303,24 @@ def read_ml_latest(folder: Path) -> DatasetTables:
         tags, tag_lines = read_delimited(
             tag_path, ["user_id", "item_id", "tag", "timestamp"], ",", header=True
         )
-        tags = tags.assign(
-            item_id=tags["item_id"].str.strip(), tag=tags["tag"].str.strip().str.lower()
+        tag = tags["tag"].str.strip().str.lower()
+        applied = (tag != "").to_numpy()
+        tails = "tag:" + tag[applied]
+        frame = pd.DataFrame(
+            {
+                "head": tags["item_id"].str.strip()[applied].to_numpy(),
+                "relation": "has_tag",
+                "tail": tails.to_numpy(),
+                "head_type": "item",
+                "tail_type": "tag",
+                "user_id": tags["user_id"].str.strip()[applied].to_numpy(),
+                "timestamp": tags["timestamp"].str.strip()[applied].to_numpy(),
+            }
         )
-        tag_triples, tag_entities = _value_triples(
-            tags["item_id"], tags["tag"], "has_tag", "tag", "item", tag_path, tag_lines
-        )
-        triples.append(tag_triples)
-        entities.append(tag_entities)
-        per_item = tag_triples.frame.assign(tag=tag_triples.frame["tail"].str[len("tag:") :])
-        text = per_item.groupby("head")["tag"].agg(lambda t: ", ".join(sorted(t)))
-        items["tags"] = items["item_id"].map(text).fillna("")
+        lines = np.asarray(tag_lines)[applied]
+        triples.append(raw_table("triples", frame, tag_path, lines))
+        named = pd.DataFrame({"entity_id": tails, "type": "tag", "name": tag[applied]})
+        entities.append(first_seen("entities", tails, named, tag_path, lines))
     return DatasetTables(
         interactions=raw_table("interactions", inter, rating_path, inter_lines),
         items=raw_table("items", items, movie_path, movie_lines),

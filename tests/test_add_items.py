@@ -1,4 +1,4 @@
-"""Items added after training (``kgrec add-items``): placement, persistence, bad input."""
+"""``kgrec add-items``: reading, persistence, bad input, serving and the graph database."""
 
 from __future__ import annotations
 
@@ -7,22 +7,26 @@ import json
 from itertools import count
 from pathlib import Path
 
-import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from kgrec.build import build_graph, load_artifact
+from kgrec.add_items import add_items
+from kgrec.build import build_graph
 from kgrec.cli import app
 from kgrec.config import ModelConfig, TrainConfig, load_config
+from kgrec.data.added_items import load_added
+from kgrec.data.hetero import load_artifact
 from kgrec.errors import KgrecError, ValidationError
-from kgrec.serve.bundle import open_bundle
-from kgrec.serve.new_items import AddedItems, add_items, load_added, place_items
-from kgrec.serve.recommend import Recommender
+from kgrec.serve.export import open_bundle
+from kgrec.serve.recommend import Recommendation, Recommender
+from kgrec.serve.record import record_served, served
+from kgrec.store.factory import open_store
 from kgrec.text.encoder import HashingEncoder
-from kgrec.text.features import compute_features
+from kgrec.text.features import compute_features, load_features
 from kgrec.train.trainer import train
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
 runner = CliRunner()
 
@@ -37,64 +41,6 @@ def _tree_digest(folder: Path) -> str:
         if path.is_file():
             digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
     return digest.hexdigest()
-
-
-# ---------------------------------------------------------------- placement (numpy only)
-
-
-def test_placement_follows_the_text_and_the_shared_entities() -> None:
-    rng = np.random.default_rng(0)
-    emb = rng.normal(size=(6, 4)).astype(np.float32)  # [I, d]
-    text = np.eye(6, 8, dtype=np.float32)  # every item has its own text direction
-    entities = [{"g:a"}, {"g:a"}, {"g:b"}, {"g:b"}, set(), {"g:c"}]
-    query = text[[0]] * 0.9 + text[[3]] * 0.1  # text close to item 0
-    added = AddedItems(
-        [{"item_id": "n", "title": "n", "links": [["has_genre", "genre", "g:b"]]}],
-        query / np.linalg.norm(query),
-        {},
-    )
-    placement = place_items(added, emb, text, entities, scale="norm")
-    vector = placement.embedding[0]
-    text_part = emb[0]  # softmax at tau=0.05 puts all text weight on item 0
-    kg_part = (emb[2] + emb[3]) / 2  # both holders of g:b, equal weights
-    direction = (text_part + kg_part) / 2
-    assert np.allclose(vector / np.linalg.norm(vector), direction / np.linalg.norm(direction))
-    norms = np.linalg.norm(emb, axis=1)
-    expected_norm = (norms[0] + (norms[2] + norms[3]) / 2) / 2
-    assert np.isclose(np.linalg.norm(vector), expected_norm, rtol=1e-5)
-    assert placement.anchors[0][0] == 0 and {2, 3} <= set(placement.anchors[0])
-
-
-def test_placement_without_links_uses_the_text_alone() -> None:
-    emb = np.arange(12, dtype=np.float32).reshape(3, 4) + 1
-    text = np.eye(3, dtype=np.float32)
-    added = AddedItems([{"item_id": "n", "title": "n", "links": []}], text[[2]], {})
-    placed = place_items(added, emb, text, [set(), set(), set()], scale="norm").embedding[0]
-    assert np.allclose(placed, emb[2], rtol=1e-4)
-    plain = place_items(added, emb, text, [set(), set(), set()], scale="none").embedding[0]
-    assert np.allclose(plain, emb[2], rtol=1e-4)  # one neighbour: nothing to undo
-
-
-def test_residual_scaling_keeps_popularity_and_restores_specificity() -> None:
-    rng = np.random.default_rng(1)
-    common = np.ones(8) / np.sqrt(8)
-    emb = (3.0 * common + rng.normal(size=(40, 8))).astype(np.float32)  # [I, d]
-    text = rng.normal(size=(40, 16)).astype(np.float32)
-    entities = [{"e"} if k < 20 else set() for k in range(40)]  # 20 items share entity e
-    added = AddedItems(
-        [{"item_id": "n", "title": "n", "links": [["r", "t", "e"]]}],
-        rng.normal(size=(1, 16)).astype(np.float32),
-        {},
-    )
-    kwargs = {"text_neighbours": 0}
-    plain = place_items(added, emb, text, entities, scale="none", **kwargs).embedding[0]
-    placed = place_items(added, emb, text, entities, **kwargs).embedding[0]
-    mean_dir = emb.mean(0) / np.linalg.norm(emb.mean(0))
-    assert np.isclose(placed @ mean_dir, plain @ mean_dir, rtol=1e-5)  # popularity as averaged
-    rest = placed - (placed @ mean_dir) * mean_dir
-    holders = emb[:20] - np.outer(emb[:20] @ mean_dir, mean_dir)
-    assert np.isclose(np.linalg.norm(rest), np.linalg.norm(holders, axis=1).mean(), rtol=1e-4)
-    assert np.linalg.norm(rest) > 2 * np.linalg.norm(plain - (plain @ mean_dir) * mean_dir)
 
 
 # ---------------------------------------------------------------- demo artifact, fake encoder
@@ -118,23 +64,26 @@ def test_add_items_links_genres_by_name_and_keeps_earlier_additions(
     config = load_config(None, {"artifacts": str(demo)})
     first = tmp_path / "new.csv"
     first.write_text(NEW_ITEMS, encoding="utf-8")
-    added = add_items(first, demo, config.features, encoder=HashingEncoder(32))
+    added = add_items(first, demo, config.features, encoder=HashingEncoder(32)).added
     assert added.item_ids == ["n0001", "n0002"]
     assert added.text.shape == (2, 32)
-    links = {r["item_id"]: sorted(link[2] for link in r["links"]) for r in added.records}
+    links = {i.item_id: sorted(link.entity_id for link in i.links) for i in added.items}
     assert links == {"n0001": ["genre:western"], "n0002": ["genre:comedy", "genre:romance"]}
-    assert "Western" in added.records[0]["text"] and "lone rider" in added.records[0]["text"]
-    assert added.records[0]["source"] == f"{first}:2"
+    assert "Western" in added.items[0].text and "lone rider" in added.items[0].text
+    assert added.items[0].source == f"{first}:2"
 
     second = tmp_path / "more.csv"
     second.write_text("item_id,title\nn0003,Quiet Days\n", encoding="utf-8")
     triples = tmp_path / "links.csv"
     triples.write_text("head,relation,tail\nn0003,has_genre,genre:drama\n", encoding="utf-8")
     more = add_items(second, demo, config.features, triples, encoder=HashingEncoder(32))
-    assert more.item_ids == ["n0003"] and more.meta["count"] == 3  # this call's items
+    assert more.added.item_ids == ["n0003"] and more.total == 3  # this call's items, all items
     stored = load_added(demo)
     assert stored is not None and stored.item_ids == ["n0001", "n0002", "n0003"]
-    assert stored.records[2]["links"] == [["has_genre", "genre", "genre:drama"]]
+    assert [(k.relation, k.entity_type, k.entity_id) for k in stored.items[2].links] == [
+        ("has_genre", "genre", "genre:drama")
+    ]
+    assert stored.text.shape == (3, 32) and stored.text_model == more.added.text_model
 
 
 @pytest.mark.parametrize(
@@ -208,8 +157,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     build_graph(config)
     compute_features(art, config.features, root / "cache")
-    from kgrec.text.features import load_features
-
     x_dict, _ = load_features(art)
     ticks = count()
     train(
@@ -237,7 +184,7 @@ def test_added_items_are_served_explained_and_survive_a_new_model(
 
     bundle = open_bundle(trained / "model" / "model.pt", trained)
     assert bundle.item_ids[-2:] == ["n0001", "n0002"]
-    assert bundle.meta["num_added_items"] == 2
+    assert bundle.meta.num_added_items == 2
     recommender = Recommender(bundle)
     westerns = [
         i
@@ -256,8 +203,6 @@ def test_added_items_are_served_explained_and_survive_a_new_model(
 
     # a new model: the added items are placed again in its space, without adding them again
     ticks = count()
-    from kgrec.text.features import load_features
-
     x_dict, _ = load_features(trained)
     other = train(
         load_artifact(trained),
@@ -285,8 +230,6 @@ def test_added_items_are_served_explained_and_survive_a_new_model(
 
 
 def _genres(art: Path) -> list[str]:
-    import pandas as pd
-
     items = pd.read_parquet(art / "tables" / "items.parquet")
     ids = load_artifact(art).id_map.ids["item"]
     by_id = dict(zip(items["item_id"].astype(str), items["genres"].astype(str), strict=True))
@@ -320,10 +263,6 @@ def test_a_rebuild_keeps_the_added_items(demo: Path, tmp_path: Path) -> None:
 def test_added_items_enter_the_graph_database_and_survive_a_rebuild(
     falkordb_home: Path, graph_name: str, tmp_path: Path
 ) -> None:
-    from kgrec.serve.recommend import Recommendation
-    from kgrec.serve.record import record_served, served
-    from kgrec.store.factory import open_store
-
     config = load_config(
         None,
         {

@@ -1,0 +1,404 @@
+"""Writing the serving bundle from a checkpoint (the one serving module that needs torch).
+
+:func:`export_bundle` reads the checkpoint and the ``build-graph`` artifact it was trained on
+and writes what :mod:`kgrec.serve.bundle` and :mod:`kgrec.serve.graph` read with numpy
+alone: embeddings, every user's seen items, ids and titles, items added since training
+(placed in the model's space, :mod:`kgrec.serve.placement`) and the model's message-passing
+graph for explanations. :func:`message_passing_edge_types` is the one place that decides
+which edge types a model used.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from kgrec.data.added_items import AddedItems, added_stamp, load_added
+from kgrec.data.edges import EdgeType, is_interaction, reverse
+from kgrec.data.hetero import GraphArtifact, load_artifact
+from kgrec.data.layout import TABLES_DIR
+from kgrec.errors import KgrecError
+from kgrec.files import staging_dir, swap_dir
+from kgrec.naming import ITEM, USER, relation_name
+from kgrec.serve.bundle import (
+    Bundle,
+    BundleMeta,
+    artifact_stamp,
+    file_stamp,
+    fresh_bundle,
+    load_bundle,
+    model_id_of,
+    recorded_artifacts,
+    serving_dir,
+)
+from kgrec.serve.graph import GRAPH_DIR
+from kgrec.serve.placement import place_items
+from kgrec.text.features import load_features
+from kgrec.train.checkpoint import load_checkpoint
+
+
+def message_passing_edge_types(model_args: Mapping[str, Any]) -> list[EdgeType]:
+    """The edge types a model propagated over, from its checkpoint's ``model_args``.
+
+    ``edge_types`` lists what the model may use (rare relations already pruned by training);
+    with ``use_kg`` false only the user-item types carry messages.
+    """
+    types = [(str(s), str(r), str(d)) for s, r, d in model_args["edge_types"]]
+    if not model_args.get("use_kg", True):
+        types = [e for e in types if is_interaction(e)]
+    return types
+
+
+def open_bundle(checkpoint: Path | str, artifacts_dir: Path | str | None = None) -> Bundle:
+    """The bundle of ``checkpoint``, exported first when missing or stale.
+
+    Args:
+        checkpoint: A ``model.pt`` written by ``kgrec train``.
+        artifacts_dir: Its artifact folder; default: the one recorded in an existing bundle.
+    """
+    bundle = fresh_bundle(checkpoint, artifacts_dir)
+    if bundle is not None:
+        return bundle
+    artifacts = artifacts_dir or recorded_artifacts(serving_dir(checkpoint))
+    if artifacts is None:
+        raise KgrecError(f"no serving bundle for {checkpoint}: give the artifact folder")
+    return load_bundle(export_bundle(checkpoint, artifacts))
+
+
+def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
+    """Write the serving bundle of ``checkpoint`` (:mod:`kgrec.serve.bundle`); returns its
+    folder.
+
+    ``artifacts_dir`` is the ``build-graph`` artifact the model was trained on: it gives the
+    id maps, item titles, every user's interactions (all splits, never recommended again)
+    and the graph. The folder is replaced atomically (staging folder, then renames).
+    """
+    checkpoint, artifacts_dir = Path(checkpoint), Path(artifacts_dir)
+    model, meta = load_checkpoint(checkpoint)
+    cached = model.get_embedding()
+    user_emb = cached[USER].float().numpy().astype(np.float32)  # [U, d]
+    item_emb = cached[ITEM].float().numpy().astype(np.float32)  # [I, d]
+    artifact = load_artifact(artifacts_dir)
+    num_users, num_items = artifact.num_nodes[USER], artifact.num_nodes[ITEM]
+    if user_emb.shape[0] != num_users or item_emb.shape[0] != num_items:
+        raise KgrecError(
+            f"{checkpoint} has {user_emb.shape[0]} users and {item_emb.shape[0]} items but the "
+            f"artifact in {artifacts_dir} has {num_users} and {num_items}: was the model trained "
+            "on another dataset? (retrain with kgrec train, or pass --checkpoint)"
+        )
+    seen = _user_rows(np.concatenate([e.numpy() for e in artifact.split_edge_index.values()], 1))
+    seen_indptr, seen_indices = _csr(seen, num_users)
+
+    item_ids = [str(x) for x in artifact.id_map.ids[ITEM]]
+    titles = _titles(artifacts_dir, item_ids)
+    added = _place_added(artifacts_dir, item_ids, item_emb)
+    if added is not None:
+        item_emb = np.concatenate([item_emb, added.embedding])
+        item_ids = item_ids + added.items.item_ids
+        titles = titles + [item.title for item in added.items.items]
+
+    edge_types = message_passing_edge_types(meta.model_args)
+    x_dict = load_features(artifacts_dir)[0] if model.text_dim else None
+    carried = carriers(model, artifact.to_hetero_data().edge_index_dict, x_dict)
+    graph = _explanation_graph(artifact, artifacts_dir, set(edge_types), added, carried)
+    graph.relation_vectors = relation_vectors(model, graph.relations, item_emb.shape[1])
+
+    target = serving_dir(checkpoint)
+    staging = staging_dir(target)
+    try:
+        np.save(staging / "user_embedding.npy", user_emb)
+        np.save(staging / "item_embedding.npy", item_emb)
+        np.save(staging / "seen_indptr.npy", seen_indptr)
+        np.save(staging / "seen_indices.npy", seen_indices)
+        _write_json(staging / "users.json", [str(x) for x in artifact.id_map.ids[USER]])
+        _write_json(staging / "items.json", {"ids": item_ids, "titles": titles})
+        graph.save(staging / GRAPH_DIR)
+        bundle_meta = BundleMeta(
+            model_id=model_id_of(checkpoint),
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            checkpoint=str(checkpoint.resolve()),
+            checkpoint_stamp=file_stamp(checkpoint),
+            artifacts=str(artifacts_dir.resolve()),
+            artifact_stamp=artifact_stamp(artifacts_dir),
+            added_stamp=added_stamp(artifacts_dir),
+            num_users=num_users,
+            num_items=len(item_ids),
+            num_trained_items=num_items,
+            num_added_items=len(item_ids) - num_items,
+            dim=int(user_emb.shape[1]),
+            num_seen=int(seen_indices.size),
+            edge_types=edge_types,
+        )
+        _write_json(staging / "meta.json", bundle_meta.to_json())
+        swap_dir(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+@dataclass(frozen=True)
+class _Placed:
+    items: AddedItems
+    embedding: np.ndarray  # [n, d]
+
+
+def _place_added(
+    artifacts_dir: Path, item_ids: list[str], item_embedding: np.ndarray
+) -> _Placed | None:
+    """The added items of ``artifacts_dir`` (those the catalogue does not have now: a
+    rebuild may have given them interactions) placed among the trained items."""
+    added = load_added(artifacts_dir)
+    known = set(item_ids)
+    keep = [k for k, item in enumerate(added.items) if item.item_id not in known] if added else []
+    if added is None or not keep:
+        return None
+    added = added.select(keep)
+    x_dict, features_meta = load_features(artifacts_dir)
+    if added.text_model != features_meta["model_id"]:
+        raise KgrecError(
+            f"the added items in {artifacts_dir} were embedded with {added.text_model!r} but "
+            f"the item features with {features_meta['model_id']!r}: remove added_items/ and "
+            "run kgrec add-items again"
+        )
+    entities = item_entities(artifacts_dir, item_ids)
+    placement = place_items(added, item_embedding, x_dict[ITEM].numpy(), entities)
+    return _Placed(added, placement.embedding)
+
+
+def item_entities(artifacts_dir: Path | str, item_ids: list[str]) -> list[set[str]]:
+    """Per trained item (in ``item_ids`` order), the ids of the entities it links to."""
+    triples = pd.read_parquet(
+        Path(artifacts_dir) / TABLES_DIR / "triples.parquet", columns=["head", "tail", "head_type"]
+    )
+    index = {item: k for k, item in enumerate(item_ids)}
+    linked: list[set[str]] = [set() for _ in item_ids]
+    heads = triples[triples["head_type"] == ITEM]
+    for head, tail in zip(heads["head"].astype(str), heads["tail"].astype(str), strict=True):
+        if head in index:
+            linked[index[head]].add(tail)
+    return linked
+
+
+def carriers(
+    model: Any, edge_index_dict: Mapping[EdgeType, torch.Tensor], x_dict: Any
+) -> dict[str, np.ndarray]:
+    """What each node passes to its neighbours over the model's layers, ``{type: [n, d]}``.
+
+    The model's final embedding is the mean of its layer states, ``z = (h_0 + ... + h_L) /
+    (L + 1)``, and a neighbour receives ``h_0 .. h_{L-1}`` of a node (its last state reaches
+    no one), so the carrier is ``(h_0 + ... + h_{L-1}) / (L + 1)``: ``L / (L + 1)`` times the
+    final embedding of the same model run for ``L - 1`` layers. A model without
+    ``num_layers`` gets its final embeddings instead.
+    """
+    layers = getattr(model, "num_layers", None)
+    with torch.no_grad():
+        if not isinstance(layers, int) or layers < 1:
+            return {t: v.float().numpy() for t, v in model(edge_index_dict, x_dict).items()}
+        try:
+            model.num_layers = layers - 1
+            shorter = model(edge_index_dict, x_dict)
+        finally:
+            model.num_layers = layers
+    scale = layers / (layers + 1)
+    return {t: (v.float() * scale).numpy() for t, v in shorter.items()}
+
+
+def relation_vectors(model: Any, relations: list[EdgeType], dim: int) -> np.ndarray:
+    """``[2, R, d]`` the vector ``e_r`` the model multiplies a message by, per stored relation:
+    ``[0]`` into its tail (the stored direction), ``[1]`` into its head (the reverse).
+
+    Ones where the model has no vector for the direction (no ``relation_emb``, or an edge
+    type it does not propagate over), i.e. a message passed unchanged.
+    """
+    out = np.ones((2, len(relations), dim), dtype=np.float32)
+    kinds = list(getattr(model, "kg_edge_types", []))
+    table = getattr(model, "relation_emb", None)
+    if table is None:
+        return out
+    weights = table.detach().float().numpy()
+    for r, edge_type in enumerate(relations):
+        for direction, into in enumerate((edge_type, reverse(edge_type))):
+            if into in kinds and weights.shape[1] == dim:
+                out[direction, r] = weights[kinds.index(into)]
+    return out
+
+
+@dataclass
+class _GraphArrays:
+    """What :mod:`kgrec.serve.graph` reads, before it is written."""
+
+    train: tuple[np.ndarray, np.ndarray]
+    item_entity: np.ndarray  # [4, N]
+    item_item: np.ndarray  # [3, M]
+    carriers: dict[str, np.ndarray]  # user [U, d], item [I, d], entity [E, d]
+    relation_vectors: np.ndarray  # [2, R, d]
+    relations: list[EdgeType]
+    entity_types: list[str]
+    entities: dict[str, list[Any]]
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True)
+        np.save(folder / "train_indptr.npy", self.train[0])
+        np.save(folder / "train_indices.npy", self.train[1])
+        np.save(folder / "item_entity.npy", self.item_entity)
+        np.save(folder / "item_item.npy", self.item_item)
+        for name, values in self.carriers.items():
+            np.save(folder / f"{name}_carrier.npy", values.astype(np.float32))
+        np.save(folder / "relation_vectors.npy", self.relation_vectors.astype(np.float32))
+        meta = {
+            "relations": [list(r) for r in self.relations],
+            "entity_types": self.entity_types,
+            "entities": self.entities,
+        }
+        _write_json(folder / "graph.json", meta)
+
+
+def _explanation_graph(
+    artifact: GraphArtifact,
+    artifacts_dir: Path,
+    used: set[EdgeType],
+    added: _Placed | None,
+    carried: Mapping[str, np.ndarray],
+) -> _GraphArrays:
+    """The used edges around items, from the artifact's own edge tensors (see
+    :mod:`kgrec.serve.graph`); items added later keep their links of used relations."""
+    num_users, num_items = artifact.num_nodes[USER], artifact.num_nodes[ITEM]
+    train = _csr(_user_rows(artifact.split_edge_index["train"].numpy()), num_users)
+
+    relations: list[EdgeType] = []
+    ie_parts: list[np.ndarray] = []  # [5, n]: item, entity type, entity index, relation, head
+    ii_parts: list[np.ndarray] = []  # [3, n]
+    entity_types = sorted(t for t in artifact.num_nodes if t not in (USER, ITEM))
+    type_code = {t: k for k, t in enumerate(entity_types)}
+    for edge_type, edge_index in sorted(artifact.kg_edge_index.items()):
+        head, _, tail = edge_type
+        if edge_type not in used or is_interaction(edge_type) or USER in (head, tail):
+            continue
+        ei = edge_index.numpy().astype(np.int64)
+        rel = np.full(ei.shape[1], len(relations))
+        relations.append(edge_type)
+        if head == ITEM and tail == ITEM:
+            ii_parts.append(np.stack([ei[0], ei[1], rel]))
+        elif head == ITEM:
+            code = np.full(ei.shape[1], type_code[tail])
+            ie_parts.append(np.stack([ei[0], code, ei[1], rel, np.ones_like(rel)]))
+        elif tail == ITEM:
+            code = np.full(ei.shape[1], type_code[head])
+            ie_parts.append(np.stack([ei[1], code, ei[0], rel, np.zeros_like(rel)]))
+    if added is not None:
+        ie_parts += _added_links(artifact, added, used, relations, type_code, num_items)
+
+    ie = np.concatenate(ie_parts, axis=1) if ie_parts else np.zeros((5, 0), dtype=np.int64)
+    ii = np.concatenate(ii_parts, axis=1) if ii_parts else np.zeros((3, 0), dtype=np.int64)
+    # one graph entity per distinct (type, index), numbered in that order
+    _, entity = np.unique(
+        ie[1] * (max(artifact.num_nodes.values()) + 1) + ie[2], return_inverse=True
+    )
+    first = np.unique(entity, return_index=True)[1]
+    ent_type, ent_index = ie[1][first], ie[2][first]
+    ids = [
+        str(artifact.id_map.ids[entity_types[t]][k])
+        for t, k in zip(ent_type, ent_index, strict=True)
+    ]
+    names = _entity_names(artifacts_dir, ids)
+    dim = carried[ITEM].shape[1]
+    entity_carrier = np.zeros((ent_type.size, dim), dtype=np.float32)
+    for position, node_type in enumerate(entity_types):
+        mine = np.flatnonzero(ent_type == position)
+        if mine.size and node_type in carried:
+            entity_carrier[mine] = carried[node_type][ent_index[mine]]
+    return _GraphArrays(
+        train=train,
+        item_entity=np.stack([ie[0], entity, ie[3], ie[4]]).astype(np.int64),
+        item_item=ii.astype(np.int64),
+        carriers={USER: carried[USER], ITEM: carried[ITEM], "entity": entity_carrier},
+        relation_vectors=np.ones((2, len(relations), dim), dtype=np.float32),
+        relations=relations,
+        entity_types=entity_types,
+        entities={
+            "type": ent_type.tolist(),
+            "id": ids,
+            "name": names,
+            "index": ent_index.tolist(),
+        },
+    )
+
+
+def _added_links(
+    artifact: GraphArtifact,
+    added: _Placed,
+    used: set[EdgeType],
+    relations: list[EdgeType],
+    type_code: dict[str, int],
+    num_items: int,
+) -> list[np.ndarray]:
+    """``[5, n]`` item-entity edges of the added items whose relation the model used."""
+    position = {r: k for k, r in enumerate(relations)}
+    rows = []
+    for offset, item in enumerate(added.items.items):
+        for link in item.links:
+            edge_type = (ITEM, relation_name(link.relation), link.entity_type)
+            ids = artifact.id_map.ids.get(link.entity_type)
+            if edge_type not in used or ids is None or link.entity_type not in type_code:
+                continue
+            hit = np.flatnonzero(ids.astype(str) == link.entity_id)
+            if not hit.size:
+                continue
+            if edge_type not in position:
+                position[edge_type] = len(relations)
+                relations.append(edge_type)
+            code = type_code[link.entity_type]
+            rows.append([num_items + offset, code, int(hit[0]), position[edge_type], 1])
+    return [np.asarray(rows, dtype=np.int64).T] if rows else []
+
+
+def _entity_names(artifacts_dir: Path, ids: Iterable[str]) -> list[str]:
+    """Display names of entities (the id when the entities table has none)."""
+    table = pd.read_parquet(artifacts_dir / TABLES_DIR / "entities.parquet")
+    names = table["name"] if "name" in table.columns else table["entity_id"]
+    named = dict(zip(table["entity_id"].astype(str), names, strict=True))
+    return [_title(named.get(e), e) for e in ids]
+
+
+def _titles(artifacts_dir: Path, item_ids: list[str]) -> list[str]:
+    """Item titles (the id when an item has none)."""
+    path = artifacts_dir / TABLES_DIR / "items.parquet"
+    if not path.exists():
+        return list(item_ids)
+    frame = pd.read_parquet(path)
+    if "title" not in frame.columns:
+        return list(item_ids)
+    named = dict(zip(frame["item_id"].astype(str), frame["title"], strict=False))
+    return [_title(named.get(i), i) for i in item_ids]
+
+
+def _user_rows(edge_index: np.ndarray) -> np.ndarray:
+    """``[2, E]`` user-item edges, deduplicated and sorted by (user, item)."""
+    return np.unique(edge_index.astype(np.int64).T, axis=0).T
+
+
+def _csr(edges: np.ndarray, num_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR ``(indptr [num_rows + 1], indices [E])`` of sorted ``[2, E]`` row-column pairs."""
+    indptr = np.zeros(num_rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(edges[0], minlength=num_rows), out=indptr[1:])
+    return indptr, edges[1].astype(np.int64)
+
+
+def _title(value: Any, fallback: str) -> str:
+    if value is None or (isinstance(value, float) and value != value) or str(value) == "":
+        return fallback
+    return str(value)
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
