@@ -310,7 +310,12 @@ def add_items(
     import pandas as pd
 
     from kgrec.text.encoder import TextEncoder
-    from kgrec.text.features import item_texts, load_features, require_same_model
+    from kgrec.text.features import (
+        item_texts,
+        load_features,
+        named_entities,
+        require_same_model,
+    )
 
     artifacts_dir = Path(artifacts_dir)
     previous = load_added(artifacts_dir)
@@ -339,10 +344,8 @@ def add_items(
         }
         for item_id in frame.index
     ]
-    names = entities["name"] if "name" in entities else entities["entity_id"]
-    entity_name = dict(zip(entities["entity_id"], names.fillna(entities["entity_id"]), strict=True))
     linked = AddedItems(records, np.empty((len(records), 0), dtype=np.float32), {})
-    texts = item_texts(frame, linked.triples(), entity_name)
+    texts = item_texts(frame, linked.triples(), named_entities(entities))
     for record, text in zip(records, texts, strict=True):
         record["text"] = text
     vectors = encoder.encode(texts).numpy().astype(np.float32)  # [n, text_dim]
