@@ -33,6 +33,10 @@ FORMATS = ("table", "json", "csv")
 BATCH = 256
 
 
+def _note(text: str) -> None:
+    typer.secho(f"note: {text}", err=True)
+
+
 def _config(config_path: Path | None, artifacts: Path | None) -> Config:
     return load_cli_config(config_path, {"artifacts": str(artifacts) if artifacts else None})
 
@@ -83,6 +87,18 @@ def recommend_command(
     record: bool = typer.Option(
         False, "--record", help="Record the served lists in the graph database."
     ),
+    diversify: float = typer.Option(
+        0.0,
+        "--diversify",
+        min=0.0,
+        max=1.0,
+        help="Trade score for variety (MMR, 0-1): 0 = by score, 0.3 = a mix of genres, ...",
+    ),
+    diversify_by: str = typer.Option(
+        "kg",
+        "--diversify-by",
+        help="Similarity for --diversify: kg (shared genres, people) or embedding.",
+    ),
     checkpoint: Path | None = CheckpointOption,
     artifacts: Path | None = ArtifactsOption,
     config_path: Path | None = ConfigOption,
@@ -107,9 +123,12 @@ def recommend_command(
       kgrec recommend --users-file users.txt --format csv > recs.csv
 
       kgrec recommend --user u0001 --record
+
+      kgrec recommend --user u0001 -k 10 --diversify 0.3   # fewer near-duplicates
     """
     from kgrec.errors import KgrecError
     from kgrec.serve.bundle import open_bundle
+    from kgrec.serve.options import serving_options
     from kgrec.serve.recommend import Recommender, parse_seed_items
 
     _check_format(fmt, FORMATS)
@@ -126,7 +145,9 @@ def recommend_command(
         raise KgrecError("--record needs --user (the user the list is served to)")
     config = _config(config_path, artifacts)
     bundle = open_bundle(_checkpoint(config, checkpoint), config.artifacts_dir)
-    recommender = Recommender(bundle)
+    recommender = Recommender(
+        bundle, **serving_options(config, bundle, diversify, diversify_by, note=_note)
+    )
     if profile is not None:
         from kgrec.serve.recommend import profile_seed_items
 
