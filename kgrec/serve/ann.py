@@ -43,6 +43,9 @@ from kgrec.errors import KgrecError
 ANN_DIR = "ann"
 FORMAT = 1
 NPROBES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+TRAIN_PER_LIST = 40
+"""k-means training points per list (faiss asks for at least 39)."""
+KMEANS_ITERATIONS = 10
 
 
 @dataclass(frozen=True)
@@ -99,10 +102,11 @@ class ItemIndex:
         n, dim = items.shape
         nlist = int(min(max(16, 2 * math.sqrt(n)), max(1, n // 39)))
         rng = np.random.default_rng(seed)
-        train = items[rng.choice(n, min(n, 64 * nlist), replace=False)]
+        train = items[rng.choice(n, min(n, TRAIN_PER_LIST * nlist), replace=False)]
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed
+        index.cp.niter = KMEANS_ITERATIONS
         index.train(train)
         index.add(items)
         queries = np.ascontiguousarray(queries, dtype=np.float32)

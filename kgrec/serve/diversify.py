@@ -85,20 +85,22 @@ def embedding_similarity(item_embedding: np.ndarray) -> Similarity:
 
 def attribute_similarity(indptr: np.ndarray, indices: np.ndarray) -> Similarity:
     """Cosine similarity of the items' attribute sets, given as CSR rows (item ``i`` has
-    attributes ``indices[indptr[i]:indptr[i + 1]]``); items without attributes are similar
-    to nothing but themselves."""
+    the distinct attributes ``indices[indptr[i]:indptr[i + 1]]``); items without attributes
+    are similar to nothing but themselves."""
+    from scipy.sparse import csr_matrix
+
+    num_items = len(indptr) - 1
+    width = int(indices.max()) + 1 if indices.size else 1
+    matrix = csr_matrix(
+        (np.ones(indices.size, dtype=np.float32), indices, indptr), shape=(num_items, width)
+    )
+    norms = np.sqrt(np.diff(indptr)).astype(np.float32)
 
     def similarity(items: np.ndarray) -> np.ndarray:
-        n = items.size
-        rows = [indices[indptr[i] : indptr[i + 1]] for i in items.tolist()]
-        vocabulary, codes = np.unique(
-            np.concatenate([*rows, np.empty(0, np.int64)]), return_inverse=True
-        )
-        incidence = np.zeros((n, vocabulary.size), dtype=np.float32)
-        owner = np.repeat(np.arange(n), [len(r) for r in rows])
-        incidence[owner, codes] = 1.0
-        norms = np.maximum(np.linalg.norm(incidence, axis=1), 1e-12)
-        out = (incidence @ incidence.T) / np.outer(norms, norms)
+        rows = matrix[items]
+        overlap = np.asarray((rows @ rows.T).todense(), dtype=np.float32)
+        scale = np.outer(norms[items], norms[items])
+        out = np.divide(overlap, scale, out=np.zeros_like(overlap), where=scale > 0)
         np.fill_diagonal(out, 1.0)
         return out
 
@@ -122,11 +124,10 @@ def item_attributes(
     position = pd.Index(item_ids).get_indexer(triples["head"].astype(str))
     keep = position >= 0
     codes, _ = pd.factorize(triples["tail"].astype(str)[keep])
-    rows = position[keep]
-    order = np.lexsort((codes, rows))
+    pairs = np.unique(np.stack([position[keep], codes], axis=1), axis=0)  # sorted, distinct
     indptr = np.zeros(len(item_ids) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=len(item_ids)), out=indptr[1:])
-    return indptr, codes[order].astype(np.int64)
+    np.cumsum(np.bincount(pairs[:, 0], minlength=len(item_ids)), out=indptr[1:])
+    return indptr, pairs[:, 1].astype(np.int64)
 
 
 def intra_list_diversity(items: np.ndarray, similarity: Similarity) -> float:
