@@ -71,8 +71,8 @@ def main() -> None:
     parser.add_argument("--artifacts", type=Path, default=None)
     parser.add_argument("--checkpoint", type=Path, default=None)
     parser.add_argument("--model", default="ease", help="baseline scorer without --checkpoint")
-    parser.add_argument("--lambdas", default="0,0.1,0.2,0.3,0.5,0.7")
-    parser.add_argument("--by", choices=["kg", "embedding"], default="kg", help="MMR similarity")
+    parser.add_argument("--lambdas", default="0,0.1,0.3,0.5,0.7,0.9")
+    parser.add_argument("--by", default="kg", help="MMR similarity: kg, an entity type, embedding")
     opts = parser.parse_args()
 
     overrides = {"artifacts": str(opts.artifacts)} if opts.artifacts else {}
@@ -91,6 +91,8 @@ def main() -> None:
     if opts.by == "embedding" and emb is None:
         parser.error("--by embedding needs --checkpoint (EASE has no item embeddings)")
     similarity = emb if opts.by == "embedding" and emb is not None else kg
+    if opts.by not in ("kg", "embedding"):
+        similarity = attribute_similarity(*item_attributes(config.artifacts_dir, item_ids, opts.by))
     triples = pd.read_parquet(config.artifacts_dir / "tables" / "triples.parquet")
     genre_rows = triples[triples["tail_type"] == "genre"]
     position = pd.Index(item_ids).get_indexer(genre_rows["head"].astype(str))

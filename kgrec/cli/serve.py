@@ -97,7 +97,8 @@ def recommend_command(
     diversify_by: str = typer.Option(
         "kg",
         "--diversify-by",
-        help="Similarity for --diversify: kg (shared genres, people) or embedding.",
+        help="Similarity for --diversify: kg (shared KG neighbours), an entity type such as "
+        "genre (only those count), or embedding.",
     ),
     checkpoint: Path | None = CheckpointOption,
     artifacts: Path | None = ArtifactsOption,
@@ -124,7 +125,7 @@ def recommend_command(
 
       kgrec recommend --user u0001 --record
 
-      kgrec recommend --user u0001 -k 10 --diversify 0.3   # fewer near-duplicates
+      kgrec recommend --user u0001 -k 10 --diversify 0.3 --diversify-by genre
     """
     from kgrec.errors import KgrecError
     from kgrec.serve.bundle import open_bundle

@@ -10,7 +10,8 @@ candidates (so ``λ`` means the same for every user), ``sim`` a similarity in ``
 
 Two similarities: :func:`embedding_similarity` (cosine of the model's item embeddings,
 clipped at 0) and :func:`attribute_similarity` (cosine of the items' knowledge-graph
-neighbour sets: genres, people, ...: "all my recommendations are the same genre").
+neighbour sets: all of them, or one entity type such as ``genre`` for "all my
+recommendations are the same genre").
 :func:`intra_list_diversity` is the usual measure of a list: mean ``1 - sim`` over its pairs.
 """
 
@@ -108,10 +109,15 @@ def attribute_similarity(indptr: np.ndarray, indices: np.ndarray) -> Similarity:
 
 
 def item_attributes(
-    artifacts_dir: Path | str, item_ids: list[str]
+    artifacts_dir: Path | str, item_ids: list[str], entity_type: str | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """CSR ``(indptr [num_items + 1], indices)`` of each item's knowledge-graph neighbours
-    (entities it points to), from the artifact's triples, in ``item_ids`` order."""
+    (entities it points to; only those of ``entity_type`` when given, e.g. ``genre``), from
+    the artifact's triples, in ``item_ids`` order.
+
+    Raises:
+        KgrecError: When the artifact has no triples, or no entities of ``entity_type``.
+    """
     import pandas as pd
 
     path = Path(artifacts_dir) / "tables" / "triples.parquet"
@@ -121,6 +127,14 @@ def item_attributes(
         )
     triples = pd.read_parquet(path, columns=["head", "tail", "head_type", "tail_type"])
     triples = triples[(triples["head_type"] == "item") & (triples["tail_type"] != "item")]
+    if entity_type is not None:
+        types = sorted(set(triples["tail_type"].astype(str)))
+        if entity_type not in types:
+            raise KgrecError(
+                f"no {entity_type!r} entities linked to items; diversify by kg, embedding or "
+                f"one of: {', '.join(types)}"
+            )
+        triples = triples[triples["tail_type"] == entity_type]
     position = pd.Index(item_ids).get_indexer(triples["head"].astype(str))
     keep = position >= 0
     codes, _ = pd.factorize(triples["tail"].astype(str)[keep])

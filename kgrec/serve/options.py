@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from kgrec.config import Config
-from kgrec.errors import KgrecError
 from kgrec.serve.ann import open_index
 from kgrec.serve.bundle import Bundle
 from kgrec.serve.diversify import (
@@ -18,8 +17,6 @@ from kgrec.serve.diversify import (
     embedding_similarity,
     item_attributes,
 )
-
-SIMILARITIES = ("kg", "embedding")
 
 
 def serving_options(
@@ -34,10 +31,9 @@ def serving_options(
     ``diversity`` (``None`` for ``diversify == 0``).
 
     Args:
-        by: ``kg`` (items sharing genres, people, ... are similar) or ``embedding``.
+        by: ``kg`` (items sharing KG neighbours: genres, people, ... are similar), an entity
+            type (``genre``: only those neighbours count) or ``embedding``.
     """
-    if by not in SIMILARITIES:
-        raise KgrecError(f"--diversify-by {by!r}: choose {' or '.join(SIMILARITIES)}")
     serve = config.serve
     index = open_index(
         bundle,
@@ -53,6 +49,9 @@ def serving_options(
 
 def item_similarity(config: Config, bundle: Bundle, by: str) -> Similarity:
     """The item similarity ``by`` names, for the bundle's items."""
-    if by == "kg":
-        return attribute_similarity(*item_attributes(config.artifacts_dir, bundle.item_ids))
-    return embedding_similarity(bundle.item_embedding)
+    if by == "embedding":
+        return embedding_similarity(bundle.item_embedding)
+    entity_type = None if by == "kg" else by
+    return attribute_similarity(
+        *item_attributes(config.artifacts_dir, bundle.item_ids, entity_type)
+    )

@@ -120,7 +120,7 @@ def test_cli_diversify(demo: tuple[Path, Path, Bundle]) -> None:
         bundle.user_ids[0],
     ]
     out = {}
-    for lam, by in (("0", "kg"), ("0.6", "kg"), ("0.6", "embedding")):
+    for lam, by in (("0", "kg"), ("0.6", "kg"), ("0.6", "embedding"), ("0.6", "genre")):
         result = runner.invoke(
             app,
             [
@@ -147,9 +147,10 @@ def test_cli_diversify(demo: tuple[Path, Path, Bundle]) -> None:
         key: len(set().union(*(genres.get(i, set()) for i in items))) for key, items in out.items()
     }
     assert distinct[("0.6", "kg")] >= distinct[("0", "kg")]
+    assert distinct[("0.6", "genre")] > distinct[("0", "kg")]
     bad = runner.invoke(app, ["recommend", *common, "--diversify", "1.5"])
     assert bad.exit_code != 0 and "Traceback" not in bad.output
     wrong = runner.invoke(
         app, ["recommend", *common, "--diversify", "0.3", "--diversify-by", "colour"]
     )
-    assert wrong.exit_code != 0 and "choose kg or embedding" in wrong.output
+    assert wrong.exit_code != 0 and "diversify by kg, embedding or one of: " in wrong.output
