@@ -201,8 +201,12 @@ def _check_unique_pairs(rel_set: RelationshipSet, source: np.ndarray, target: np
     """One relationship per ordered pair and type, as ``MERGE`` would keep."""
     if len(source) < 2:
         return
-    pairs = np.stack([source, target], axis=1)
-    if len(np.unique(pairs, axis=0)) != len(pairs):
+    if max(int(source.max()), int(target.max())) < 2**32:  # one sortable 64-bit key
+        keys = np.sort((source << np.uint64(32)) | target)
+        repeated = bool((keys[1:] == keys[:-1]).any())
+    else:
+        repeated = len(np.unique(np.stack([source, target], axis=1), axis=0)) != len(source)
+    if repeated:
         raise StoreError(
             f"some {rel_set.type} relationships repeat the same source and target; "
             "the graph keeps one per pair"
