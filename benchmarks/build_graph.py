@@ -4,13 +4,19 @@ Runs the real CLI in a subprocess (fresh ``KGREC_HOME``), twice, so the second r
 re-run cost and that counts do not change. Datasets:
 
 - ``ml-100k``: MovieLens 100K + the Freebase KG from ``../shared/datasets`` (read in place).
-- ``synthetic``: a generated contract folder (default 1,000,000 interactions, 20,000 users,
-  20,000 items, 40 genres, 5,000 people, ~70k KG triples), written once to a temp folder.
+- ``synthetic``: a contract folder from ``benchmarks/synthetic.py`` (default 1,000,000
+  interactions, 10,000 users, 5,000 items), written once to a temp folder, or an existing
+  one given with ``--data``.
 
 Usage::
 
     python benchmarks/build_graph.py --dataset ml-100k
     python benchmarks/build_graph.py --dataset synthetic --interactions 1000000
+    python benchmarks/synthetic.py /tmp/syn10m --interactions 10000000 --users 100000 \
+        --items 20000 && python benchmarks/build_graph.py --data /tmp/syn10m --runs 1
+
+The kgrec under test is the one ``python -m kgrec`` imports (set ``PYTHONPATH`` to compare
+another checkout).
 
 Prints one Markdown table row per run; paste them into ``docs/benchmarks.md``.
 """
@@ -28,70 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+from synthetic import generate
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"
-
-
-def synthetic(folder: Path, n_interactions: int, n_users: int, n_items: int, seed: int) -> Path:
-    """Write a contract folder of the requested size (Parquet, for fast reads)."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    # unique (user, item) pairs with a popularity skew on items
-    pairs: set[tuple[int, int]] = set()
-    users_col, items_col = [], []
-    weights = 1.0 / np.arange(1, n_items + 1) ** 0.8
-    weights /= weights.sum()
-    while len(users_col) < n_interactions:
-        need = int((n_interactions - len(users_col)) * 1.1) + 10
-        u = rng.integers(0, n_users, need)
-        i = rng.choice(n_items, need, p=weights)
-        for a, b in zip(u.tolist(), i.tolist(), strict=True):
-            if (a, b) not in pairs:
-                pairs.add((a, b))
-                users_col.append(a)
-                items_col.append(b)
-                if len(users_col) == n_interactions:
-                    break
-    pd.DataFrame(
-        {
-            "user_id": [f"u{u}" for u in users_col],
-            "item_id": [f"i{i}" for i in items_col],
-            "rating": rng.integers(1, 6, n_interactions).astype(float),
-            "timestamp": rng.integers(1_500_000_000, 1_600_000_000, n_interactions),
-        }
-    ).to_parquet(folder / "interactions.parquet", index=False)
-    pd.DataFrame(
-        {
-            "item_id": [f"i{i}" for i in range(n_items)],
-            "title": [f"Item {i}" for i in range(n_items)],
-        }
-    ).to_parquet(folder / "items.parquet", index=False)
-    n_genres, n_people = 40, 5_000
-    heads, rels, tails = [], [], []
-    for i in range(n_items):
-        for g in rng.choice(n_genres, 2, replace=False):
-            heads.append(f"i{i}")
-            rels.append("has_genre")
-            tails.append(f"genre:{g}")
-        heads.append(f"i{i}")
-        rels.append("starring")
-        tails.append(f"person:{rng.integers(n_people)}")
-    triples = pd.DataFrame({"head": heads, "relation": rels, "tail": tails}).drop_duplicates()
-    triples.to_parquet(folder / "triples.parquet", index=False)
-    entities = pd.DataFrame(
-        {
-            "entity_id": [f"genre:{g}" for g in range(n_genres)]
-            + [f"person:{p}" for p in range(n_people)],
-            "type": ["genre"] * n_genres + ["person"] * n_people,
-            "name": [f"Genre {g}" for g in range(n_genres)]
-            + [f"Person {p}" for p in range(n_people)],
-        }
-    )
-    entities.to_parquet(folder / "entities.parquet", index=False)
-    return folder
 
 
 def server_peak_rss_mb(env: dict[str, str]) -> float | None:
@@ -134,9 +80,10 @@ def run_build(args: list[str], env: dict[str, str]) -> tuple[dict, float, float]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", choices=["ml-100k", "synthetic"], default="ml-100k")
+    parser.add_argument("--data", type=Path, help="an existing contract folder (synthetic)")
     parser.add_argument("--interactions", type=int, default=1_000_000)
-    parser.add_argument("--users", type=int, default=20_000)
-    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--items", type=int, default=5_000)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -145,19 +92,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kgrec-bench-") as tmp:
         tmp_path = Path(tmp)
         env = {**os.environ, "KGREC_HOME": str(tmp_path / "home")}
-        if opts.dataset == "ml-100k":
+        if opts.dataset == "ml-100k" and opts.data is None:
             if not (SHARED / "ml-100k").exists():
                 sys.exit(f"{SHARED / 'ml-100k'} not found")
             args = ["-c", str(REPO / "configs" / "ml-100k.yaml")]
             args += ["--data", str(SHARED / "ml-100k"), "--kg", str(SHARED / "ml-100k-kg")]
             label = "ml-100k + KG"
+        elif opts.data is not None:
+            args = ["--data", str(opts.data)]
+            label = f"synthetic {opts.data.name}"
         else:
             t0 = time.perf_counter()
-            folder = synthetic(
-                tmp_path / "synthetic", opts.interactions, opts.users, opts.items, opts.seed
+            made = generate(
+                tmp_path / "synthetic",
+                interactions=opts.interactions,
+                users=opts.users,
+                items=opts.items,
+                seed=opts.seed,
             )
             print(f"generated synthetic data in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-            args = ["--data", str(folder)]
+            args = ["--data", made.folder]
             label = f"synthetic {opts.interactions:,} interactions"
         args += ["--artifacts", str(tmp_path / "artifacts")]
         if opts.batch_size:
@@ -169,6 +123,7 @@ def main() -> None:
             )
             print("|---|---|---:|---:|---:|---:|---:|---:|---|")
             for run in range(1, opts.runs + 1):
+                load_before = os.getloadavg()[0]
                 report, wall, rss = run_build(args, env)
                 expected = report["expected_store_counts"]
                 got = report["store_counts"]
@@ -182,6 +137,11 @@ def main() -> None:
                     f"{rows / db_s:,.0f} | {'yes' if match else 'NO'} |"
                 )
                 print(json.dumps(report["seconds"]), file=sys.stderr)
+                print(
+                    f"1-minute load average before / after: {load_before:.1f} / "
+                    f"{os.getloadavg()[0]:.1f}",
+                    file=sys.stderr,
+                )
         finally:
             subprocess.run([sys.executable, "-m", "kgrec", "db", "stop"], env=env, check=False)
     print(f"\nhardware: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")

@@ -28,7 +28,7 @@ from kgrec.store.base import GraphStore
 from kgrec.store.payload import upsert_payload
 from kgrec.store.queries import load_query
 from kgrec.text.encoder import Encoder, TextEncoder
-from kgrec.text.features import item_texts, load_features, require_same_model
+from kgrec.text.features import item_texts, load_features, named_entities, require_same_model
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,8 @@ def add_items(
         require_dataset(store)
 
     frame = found.items
-    names = entities["name"] if "name" in entities else entities["entity_id"]
-    entity_name = dict(zip(entities["entity_id"], names.fillna(entities["entity_id"]), strict=True))
     links = links_table((item_id, found.links[item_id]) for item_id in frame.index)
-    texts = item_texts(frame, links, entity_name)
+    texts = item_texts(frame, links, named_entities(entities))
     vectors = encoder.encode(texts).numpy().astype(np.float32)  # [n, text_dim]
 
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -119,6 +119,15 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class ServeConfig:
+    """Serving large catalogues: the approximate index of :mod:`kgrec.serve.ann`."""
+
+    ann_min_items: int = 200_000
+    ann_target_recall: float = 0.95
+    candidates: int = 200
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration."""
 
@@ -129,6 +138,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
     artifacts: str = "artifacts/demo"
     state_dir: str | None = None
 

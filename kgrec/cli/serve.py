@@ -40,6 +40,10 @@ BATCH = 256
 CSV_HEADER = ["user_id", "model_id", "item_ids", "scores", "error"]
 
 
+def _note(text: str) -> None:
+    typer.secho(f"note: {text}", err=True)
+
+
 def serve_config(config_path: Path | None, artifacts: Path | None) -> Config:
     return load_cli_config(config_path, {"artifacts": str(artifacts) if artifacts else None})
 
@@ -93,6 +97,19 @@ def recommend_command(
     record: bool = typer.Option(
         False, "--record", help="Record the served lists in the graph database."
     ),
+    diversify: float = typer.Option(
+        0.0,
+        "--diversify",
+        min=0.0,
+        max=1.0,
+        help="Trade score for variety (MMR, 0-1): 0 = by score, 0.3 = a mix of genres, ...",
+    ),
+    diversify_by: str = typer.Option(
+        "kg",
+        "--diversify-by",
+        help="Similarity for --diversify: kg (shared KG neighbours), an entity type such as "
+        "genre (only those count), or embedding.",
+    ),
     checkpoint: Path | None = CheckpointOption,
     artifacts: Path | None = ArtifactsOption,
     config_path: Path | None = ConfigOption,
@@ -117,7 +134,12 @@ def recommend_command(
       kgrec recommend --users-file users.txt --format csv > recs.csv
 
       kgrec recommend --user u0001 --record
+
+      kgrec recommend --user u0001 -k 10 --diversify 0.3 --diversify-by genre
     """
+    # the serving options read the config's serve section (and faiss when indexed)
+    from kgrec.serve.options import serving_options
+
     check_format(fmt, FORMATS)
     if profile is not None and (seed_items is not None or users_file is not None):
         raise KgrecError("--profile replaces --seed-items and applies to one user")
@@ -131,7 +153,10 @@ def recommend_command(
     if record and user is None and users_file is None:
         raise KgrecError("--record needs --user (the user the list is served to)")
     config = serve_config(config_path, artifacts)
-    recommender = Recommender(open_served_bundle(config, checkpoint))
+    bundle = open_served_bundle(config, checkpoint)
+    recommender = Recommender(
+        bundle, **serving_options(config, bundle, diversify, diversify_by, note=_note)
+    )
     if profile is not None:
         # embedding free text needs torch and the language model
         from kgrec.text.search import items_like

@@ -5,18 +5,34 @@ embeddings, as in training. Items the user has interacted with (any split) are n
 returned. A user outside the training data can be served from *seed items*: the user vector
 is then the mean of those items' embeddings (a LightGCN user embedding is, to first order, a
 normalised sum of its items' embeddings, so the mean points the same way).
+
+Large catalogues are served from an approximate index (:mod:`kgrec.serve.ann`): it
+retrieves candidates by the dot product, seen items excluded, and the recommender's
+``scorer`` re-ranks them (the seam for a hybrid score). ``diversity`` re-ranks the best
+candidates by maximal marginal relevance (:mod:`kgrec.serve.diversify`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from kgrec.errors import KgrecError
 from kgrec.serve.bundle import Bundle
+from kgrec.serve.diversify import Diversity, mmr
+
+if TYPE_CHECKING:
+    from kgrec.serve.ann import ItemIndex
+
+Scorer = Callable[[int | None, np.ndarray, np.ndarray], np.ndarray]
+"""``scorer(user, vector [d], candidates [n]) -> scores [n]``: re-scores the candidates an
+index retrieved (``user`` is the user's index, ``None`` for seed items). The default is the
+dot product ``z_i . vector``; a hybrid score plugs in here."""
+CANDIDATES = 200
+"""Candidates an approximate index retrieves per list before re-ranking."""
 
 _NONE = np.empty(0, dtype=np.int64)
 
@@ -64,13 +80,33 @@ class Recommender:
 
     Args:
         bundle: The serving bundle (embeddings, seen items, ids, titles).
+        index: An approximate index over the items (:mod:`kgrec.serve.ann`); ``None``
+            scores every item exactly.
+        scorer: Re-scores the index's candidates (default: the dot product).
+        candidates: Candidates retrieved from ``index`` per list.
+        diversity: Default MMR re-ranking of every list (``None``: by score only).
     """
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(
+        self,
+        bundle: Bundle,
+        *,
+        index: ItemIndex | None = None,
+        scorer: Scorer | None = None,
+        candidates: int = CANDIDATES,
+        diversity: Diversity | None = None,
+    ) -> None:
         self.bundle = bundle
         if bundle.num_items == 0:
             raise KgrecError("the catalogue is empty: the model knows no items to recommend")
         self._items = np.asarray(bundle.item_embedding, dtype=np.float32)  # [I, d]
+        self.index = index
+        self.scorer: Scorer = scorer or self._dot
+        self.candidates = candidates
+        self.diversity = diversity
+
+    def _dot(self, user: int | None, vector: np.ndarray, items: np.ndarray) -> np.ndarray:
+        return self._items[items] @ vector  # [n]
 
     @property
     def model_id(self) -> str:
@@ -131,37 +167,85 @@ class Recommender:
             for r, i in enumerate(top.tolist(), start=1)
         ]
 
-    def recommend(
-        self, user_id: str | None, k: int = 10, seed_items: Sequence[str] | None = None
+    def _rank_pool(
+        self,
+        user: int | None,
+        vector: np.ndarray,
+        seen: np.ndarray,
+        k: int,
+        diversity: Diversity | None,
+        scores: np.ndarray | None = None,
     ) -> list[Recommendation]:
-        """The ``k`` best unseen items for ``user_id`` (or for ``seed_items``), best first.
+        """Top ``k`` from a candidate pool: the index's candidates re-scored by ``scorer``
+        (or the best of the exact ``scores [I]``), MMR-re-ranked when ``diversity``."""
+        size = max(k, diversity.pool) if diversity is not None else k
+        if self.index is not None:
+            pool = self.index.candidates(vector, max(size, self.candidates), seen)
+            pool_scores = np.asarray(self.scorer(user, vector, pool), dtype=np.float64)
+            keep = np.lexsort((pool, -pool_scores))[:size]
+            pool, pool_scores = pool[keep], pool_scores[keep]
+        else:
+            full = (self._items @ vector if scores is None else scores).astype(np.float64)
+            full[seen] = -np.inf
+            pool = top_k(full, size)
+            pool_scores = full[pool]
+        if diversity is not None and diversity.lam > 0:
+            order = mmr(pool_scores, diversity.similarity(pool), diversity.lam, k)
+        else:
+            order = np.lexsort((pool, -pool_scores))[:k]
+        return [
+            Recommendation(
+                self.bundle.item_ids[pool[i]], self.bundle.titles[pool[i]], float(pool_scores[i]), r
+            )
+            for r, i in enumerate(order.tolist(), start=1)
+        ]
+
+    def recommend(
+        self,
+        user_id: str | None,
+        k: int = 10,
+        seed_items: Sequence[str] | None = None,
+        diversity: Diversity | None = None,
+    ) -> list[Recommendation]:
+        """The ``k`` best unseen items for ``user_id`` (or for ``seed_items``), best first;
+        with ``diversity``, MMR-re-ranked from the best :data:`~kgrec.serve.diversify.POOL`.
 
         Raises:
             UnknownIdError: unknown user (without seed items) or unknown seed item ids.
             KgrecError: ``k < 1`` or malformed seed items.
         """
         _check_k(k)
+        diversity = diversity or self.diversity
         vector, seen = self.user_vector(user_id, seed_items)
-        return self._rank(self._items @ vector, seen, k)  # [I]
+        if self.index is None and diversity is None:
+            return self._rank(self._items @ vector, seen, k)  # [I]
+        user = None if seed_items is not None else self._user(str(user_id))
+        return self._rank_pool(user, vector, seen, k, diversity)
 
     def recommend_many(
-        self, user_ids: Iterable[str], k: int = 10, batch_size: int = 256
+        self,
+        user_ids: Iterable[str],
+        k: int = 10,
+        batch_size: int = 256,
+        diversity: Diversity | None = None,
     ) -> list[list[Recommendation]]:
         """:meth:`recommend` for many known users, scored ``batch_size`` at a time.
 
-        Each batch is one ``[B, d] @ [d, I]`` product; every unknown id raises
-        :class:`UnknownIdError` before anything is scored for its batch.
+        Each batch is one ``[B, d] @ [d, I]`` product (one index search per user when
+        there is an index); every unknown id raises :class:`UnknownIdError` before anything
+        is scored for its batch.
         """
         _check_k(k)
+        diversity = diversity or self.diversity
         out: list[list[Recommendation]] = []
         batch: list[int] = []
         for user_id in user_ids:
             batch.append(self._user(user_id))
             if len(batch) == batch_size:
-                out.extend(self._score_batch(batch, k))
+                out.extend(self._score_batch(batch, k, diversity))
                 batch = []
         if batch:
-            out.extend(self._score_batch(batch, k))
+            out.extend(self._score_batch(batch, k, diversity))
         return out
 
     def similar_items(self, item_id: str, k: int = 3) -> list[Recommendation]:
@@ -181,9 +265,21 @@ class Recommender:
         cosine = (trained @ vector) / (norms * max(float(np.linalg.norm(vector)), 1e-12))
         return self._rank(cosine, np.asarray([index]) if index < trained.shape[0] else _NONE, k)
 
-    def _score_batch(self, users: list[int], k: int) -> list[list[Recommendation]]:
+    def _score_batch(
+        self, users: list[int], k: int, diversity: Diversity | None = None
+    ) -> list[list[Recommendation]]:
         vectors = np.asarray(self.bundle.user_embedding[users], dtype=np.float32)  # [B, d]
+        if self.index is not None:
+            return [
+                self._rank_pool(u, v, self.bundle.seen(u), k, diversity)
+                for u, v in zip(users, vectors, strict=True)
+            ]
         scores = vectors @ self._items.T  # [B, I]
+        if diversity is not None:
+            return [
+                self._rank_pool(u, v, self.bundle.seen(u), k, diversity, row)
+                for u, v, row in zip(users, vectors, scores, strict=True)
+            ]
         return [
             self._rank(row, self.bundle.seen(u), k) for row, u in zip(scores, users, strict=True)
         ]

@@ -1,7 +1,8 @@
 """FalkorDB backend (the embedded default), through the ``falkordb`` client.
 
-A load is all-or-nothing: the payload is written into a staging graph with the batched
-``UNWIND ... MERGE`` upserts of ``cypher/load/``, its counts are checked against the payload,
+A load is all-or-nothing: the payload is written into a fresh staging graph by FalkorDB's
+binary bulk loader (:mod:`kgrec.store.bulk`; the batched ``UNWIND ... MERGE`` upserts of
+``cypher/load/`` serve ``add-items`` and Neo4j), its counts are checked against the payload,
 recorded recommendations are carried over from the live graph, and only then is the staging
 graph renamed onto the live one (Redis ``RENAME`` is atomic). Readers never see a half-loaded
 graph, and a failed load leaves the live graph untouched.
@@ -21,7 +22,6 @@ from kgrec.store.base import (
     check_identifier,
 )
 from kgrec.store.queries import load_query
-from kgrec.store.rows import node_batches, relationship_batches, relationship_query
 
 RECOMMENDED = "RECOMMENDED"
 EXPORT_PAGE = 10_000
@@ -61,25 +61,16 @@ class FalkorDBStore:
         batch_size: int = 5_000,
         progress: Progress | None = None,
     ) -> GraphCounts:
-        """Replace the graph by ``payload`` atomically; returns the counts read back."""
+        """Replace the graph by ``payload`` atomically; returns the counts read back.
+
+        The staging graph is written by :func:`write_fresh` (``GRAPH.BULK``), so
+        ``batch_size`` (rows per ``UNWIND`` batch) is not used here.
+        """
         staging = f"{self.graph_name}__staging"
         self._drop(staging)
         graph = self._db.select_graph(staging)
         try:
-            for label in sorted({n.label for n in payload.nodes}):
-                _run(graph, load_query("schema/node_index", label=label))
-            for node_set in payload.nodes:
-                query = load_query("load/upsert_nodes", label=node_set.label)
-                for rows in node_batches(node_set, batch_size):
-                    _run(graph, query, {"rows": rows})
-                    if progress:
-                        progress(len(rows))
-            for rel_set in payload.relationships:
-                query = relationship_query("load/upsert_relationships", rel_set)
-                for rows in relationship_batches(rel_set, batch_size):
-                    _run(graph, query, {"rows": rows})
-                    if progress:
-                        progress(len(rows))
+            write_fresh(self._db.connection, graph, payload, progress=progress)
             counts = _counts(graph)
             expected = payload.expected_counts()
             if counts != expected:
@@ -167,6 +158,18 @@ class FalkorDBStore:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def write_fresh(
+    connection: Any, graph: Any, payload: GraphPayload, *, progress: Progress | None = None
+) -> None:
+    """Write ``payload`` into the empty, not yet existing ``graph`` with the binary bulk
+    loader (:mod:`kgrec.store.bulk`), then index every label's ``id``."""
+    from kgrec.store.bulk import bulk_load  # numpy: kept off the query commands' start-up
+
+    bulk_load(connection, graph.name, payload, progress=progress)
+    for label in sorted({n.label for n in payload.nodes}):
+        _run(graph, load_query("schema/node_index", label=label))
 
 
 def _run(graph: Any, cypher: str, params: dict[str, Any] | None = None, write: bool = True) -> Any:

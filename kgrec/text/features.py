@@ -5,20 +5,33 @@ the graph.
 of :mod:`kgrec.text.templates`, in the id maps' index order. Item texts also name a few of
 the item's knowledge-graph neighbours (``"directed by: Michael Mann; starring: Al Pacino"``)
 unless the item table already has a column for that entity type (``genres`` for ``genre``).
-Entities are ``"name (type)"``, falling back to the entity id when they have no name.
+Entities are ``"name (type)"`` (plus their description when the entities table has one).
+
+**Text only where there is text.** A node whose text would carry no words gets none: an entity
+with neither a name nor a description (on ml-100k about 50k of the 68k Freebase entities are
+bare ids such as ``actor:g.119x7353d``), and any node whose template renders empty. Its text
+is ``""`` in :func:`node_texts`, it is not encoded, its row of ``x_dict`` is zeros and its
+``has_text`` entry is ``False``: the model gives such a node its node type's embedding
+instead. Unnamed KG neighbours are left out of item texts for the same reason.
 
 Users get texts only when the users table has attribute columns (``age``, ``gender``,
 ``occupation``, ...; other columns are used as ``"<column> <value>"`` when none of those is
 present). Without attributes there is no ``"user"`` entry: every user would get the same
-vector, and the model has learnable user id embeddings anyway. A node whose template renders
-empty gets its node type as text (``"user"``).
+vector, and the model has learnable user id embeddings anyway.
 
 :func:`compute_features` embeds the texts through the cache and writes ``features.pt``
 atomically; :func:`load_features` reads it back (``weights_only=True``)::
 
-    {"format": 1, "model_id": str, "pooling": str | None, "max_length": int | None,
+    {"format": 2, "model_id": str, "pooling": str | None, "max_length": int | None,
      "embedding_dim": int, "num_nodes": {type: int}, "ids_sha256": {type: str},
-     "texts_sha256": {type: str}, "x_dict": {type: float32 Tensor[num_nodes, embedding_dim]}}
+     "texts_sha256": {type: str},
+     "x_dict": {type: float32 Tensor[num_nodes, embedding_dim]},
+     "has_text": {type: bool Tensor[num_nodes]}}
+
+``x_dict[t][i]`` is the L2-normalised text embedding of node ``i`` of type ``t`` when
+``has_text[t][i]``, else a row of zeros (no text: use the type embedding). Only the
+``has_text`` rows were encoded. Format 1 files (no ``has_text``; every row encoded) still
+load: :func:`load_features` fills ``meta["has_text"]`` with all ``True``.
 """
 
 from __future__ import annotations
@@ -47,7 +60,9 @@ from kgrec.text.encoder import Encoder, TextEncoder
 from kgrec.text.templates import DEFAULT_TEMPLATES, Template, attribute_template, render_many
 
 FEATURES_FILE = "features.pt"
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)
+"""Formats :func:`load_features` reads."""
 MAX_RELATIONS = 4
 """KG relations named in an item's text (the most frequent per item first)."""
 MAX_NEIGHBOURS_PER_RELATION = 3
@@ -58,7 +73,8 @@ class FeatureReport:
     """What ``kgrec embed`` did.
 
     Attributes:
-        texts: Texts per node type.
+        texts: Nodes per node type; ``with_text``: how many of them have a text (the others
+            take their type embedding and are not encoded).
         computed: Distinct texts embedded now; ``reused``: found in the cache.
         texts_per_second: ``computed`` / encoding time (``None`` when nothing was computed).
         examples: The first text of each node type.
@@ -68,6 +84,7 @@ class FeatureReport:
     model_id: str
     embedding_dim: int
     texts: dict[str, int]
+    with_text: dict[str, int]
     computed: int
     reused: int
     seconds: float
@@ -83,7 +100,8 @@ def features_path(artifacts_dir: Path | str) -> Path:
 def node_texts(
     artifacts_dir: Path | str, templates: dict[str, Template] | None = None
 ) -> dict[str, list[str]]:
-    """One text per node, ``{node_type: [num_nodes]}`` in the id maps' index order.
+    """One text per node, ``{node_type: [num_nodes]}`` in the id maps' index order; ``""``
+    for a node without text (see the module docstring).
 
     Args:
         templates: Per node type, overriding :data:`~kgrec.text.templates.DEFAULT_TEMPLATES`
@@ -100,9 +118,7 @@ def node_texts(
         for name in ("items", "users", "entities", "triples")
     }
     entities = tables["entities"]
-    names = entities["entity_id"] if "name" not in entities else entities["name"]
-    names = names.where(~_missing(names), entities["entity_id"])
-    entity_name = dict(zip(entities["entity_id"], names, strict=True))
+    entity_name = named_entities(entities)
 
     out: dict[str, list[str]] = {}
     for node_type, ids in id_map.ids.items():
@@ -120,15 +136,32 @@ def node_texts(
             texts = render_many(template, users.set_index("user_id").reindex(ids).reset_index())
         else:
             frame = pd.DataFrame({"entity_id": ids})
-            frame["name"] = frame["entity_id"].map(entity_name).fillna(frame["entity_id"])
-            frame["type"] = node_type.replace("_", " ")
+            frame["name"] = frame["entity_id"].map(entity_name)
+            wordy = frame["name"].notna()
             if "description" in entities:
-                described = dict(zip(entities["entity_id"], entities["description"], strict=True))
-                frame["description"] = frame["entity_id"].map(described)
-            texts = render_many(templates.get(node_type, templates["entity"]), frame)
-        fallback = node_type.replace("_", " ")
-        out[node_type] = [t or fallback for t in texts]
+                described = entities.loc[~_missing(entities["description"])]
+                frame["description"] = frame["entity_id"].map(
+                    dict(zip(described["entity_id"], described["description"], strict=True))
+                )
+                wordy |= frame["description"].notna()
+            frame["name"] = frame["name"].fillna(frame["entity_id"])
+            frame["type"] = node_type.replace("_", " ")
+            template = templates.get(node_type, templates["entity"])
+            rendered = iter(render_many(template, frame.loc[wordy]))
+            texts = [next(rendered) if w else "" for w in wordy.tolist()]
+        out[node_type] = list(texts)
     return out
+
+
+def named_entities(entities: pd.DataFrame) -> dict[str, str]:
+    """``{entity_id: name}`` for the entities with a name that is not just their id."""
+    if "name" not in entities:
+        return {}
+    named = entities.loc[
+        ~_missing(entities["name"])
+        & (entities["name"].astype(str).str.strip() != entities["entity_id"].astype(str))
+    ]
+    return dict(zip(named["entity_id"].astype(str), named["name"].astype(str), strict=True))
 
 
 def _missing(values: pd.Series) -> pd.Series:
@@ -222,7 +255,13 @@ def compute_features(
     if encoder is None:
         with reporter.stage(f"Opening text model {feature_config.model}"):
             encoder = TextEncoder.from_config(feature_config)
-    flat = [t for values in texts.values() for t in values]
+    import torch
+
+    has_text = {
+        node_type: torch.tensor([bool(t) for t in values], dtype=torch.bool)
+        for node_type, values in texts.items()
+    }
+    flat = [t for values in texts.values() for t in values if t]
     distinct = len(set(flat))
     encode_clock = time.perf_counter()
     with reporter.stage(f"Embedding {distinct:,} texts", total=distinct) as advance:
@@ -231,37 +270,43 @@ def compute_features(
 
     x_dict: dict[str, Tensor] = {}
     start = 0
-    for node_type, values in texts.items():
-        x_dict[node_type] = vectors[start : start + len(values)].clone()
-        start += len(values)
+    for node_type, mask in has_text.items():
+        rows = int(mask.sum())
+        x = torch.zeros(mask.numel(), encoder.embedding_dim)
+        x[mask] = vectors[start : start + rows]
+        x_dict[node_type] = x
+        start += rows
     payload = {
         "format": FORMAT,
         "model_id": encoder.model_id,
         "pooling": getattr(encoder, "pooling", None),
         "max_length": getattr(encoder, "max_length", None),
-        "embedding_dim": int(vectors.size(1)),
+        "embedding_dim": encoder.embedding_dim,
         "num_nodes": {t: len(v) for t, v in texts.items()},
         "ids_sha256": {t: _digest(id_map.ids[t]) for t in texts},
         "texts_sha256": {t: _digest(v) for t, v in texts.items()},
         "x_dict": x_dict,
+        "has_text": has_text,
     }
     path = features_path(folder)
     save_torch(payload, path)
     return FeatureReport(
         path=str(path),
         model_id=encoder.model_id,
-        embedding_dim=int(vectors.size(1)),
+        embedding_dim=encoder.embedding_dim,
         texts={t: len(v) for t, v in texts.items()},
+        with_text={t: int(m.sum()) for t, m in has_text.items()},
         computed=stats.misses,
         reused=stats.hits,
         seconds=round(time.perf_counter() - clock, 2),
         texts_per_second=round(stats.misses / encode_seconds, 1) if stats.misses else None,
-        examples={t: v[0] for t, v in texts.items() if v},
+        examples={t: next(x for x in v if x) for t, v in texts.items() if any(v)},
     )
 
 
 def load_features(artifacts_dir: Path | str) -> tuple[dict[str, Tensor], dict[str, Any]]:
-    """``(x_dict, meta)`` from ``features.pt``: ``x_dict[type]`` is ``[num_nodes, dim]``.
+    """``(x_dict, meta)`` from ``features.pt``: ``x_dict[type]`` is ``[num_nodes, dim]``,
+    ``meta["has_text"][type]`` a bool ``[num_nodes]`` (rows without text are zeros).
 
     Raises:
         KgrecError: When the file is missing or unreadable, or stale: its node types, counts
@@ -276,8 +321,13 @@ def load_features(artifacts_dir: Path | str) -> tuple[dict[str, Tensor], dict[st
         payload = torch.load(path, map_location="cpu", weights_only=True)
         x_dict: dict[str, Tensor] = dict(payload["x_dict"])
         num_nodes: dict[str, int] = dict(payload["num_nodes"])
+        fmt = payload.get("format")
     except Exception as exc:
         raise KgrecError(f"{path} is unreadable ({exc}): run `kgrec embed` again") from exc
+    if fmt not in FORMATS:
+        raise KgrecError(
+            f"{path} has format {fmt!r}, not one of {FORMATS}: run `kgrec embed` again"
+        )
     if not (folder / ID_MAP_FILE).exists():
         raise KgrecError(f"no graph artifact in {folder}: run `kgrec build-graph` first")
     ids = IdMap.load(folder / ID_MAP_FILE).ids
@@ -297,6 +347,8 @@ def load_features(artifacts_dir: Path | str) -> tuple[dict[str, Tensor], dict[st
             f"(features vs graph: {counts}); run `kgrec embed` again"
         )
     meta = {k: v for k, v in payload.items() if k != "x_dict"}
+    if "has_text" not in meta:  # format 1: every row was encoded
+        meta["has_text"] = {t: torch.ones(x.size(0), dtype=torch.bool) for t, x in x_dict.items()}
     return x_dict, meta
 
 

@@ -182,7 +182,7 @@ def test_users_without_attributes_get_no_features(artifacts: Path) -> None:
     assert "user" not in x_dict and x_dict["item"].shape == (400, 8)
 
 
-def test_year_already_in_the_title_is_not_repeated_and_empty_texts_fall_back(
+def test_year_already_in_the_title_is_not_repeated_and_empty_texts_are_no_text(
     artifacts: Path,
 ) -> None:
     items = table(artifacts, "items")
@@ -195,14 +195,66 @@ def test_year_already_in_the_title_is_not_repeated_and_empty_texts_fall_back(
         items.loc[0, "item_id"]
     )
     assert texts["item"][index].startswith(f"{items.loc[0, 'title']}. Genres:")
-    assert set(texts["user"]) == {"user"}
+    assert set(texts["user"]) == {""}  # nothing to say: no text, the type embedding instead
+    report = compute_features(artifacts, FeatureConfig(), None, encoder=HashingEncoder(8))
+    x_dict, meta = load_features(artifacts)
+    assert report.with_text["user"] == 0 and not meta["has_text"]["user"].any()
+    assert torch.count_nonzero(x_dict["user"]) == 0
+
+
+def test_entities_without_name_or_description_get_no_text(artifacts: Path) -> None:
+    entities = table(artifacts, "entities")
+    directors = entities.index[entities["type"] == "director"]
+    unnamed, described = directors[:5], directors[5]
+    entities.loc[unnamed, "name"] = None
+    entities.loc[directors[6], "name"] = entities.loc[directors[6], "entity_id"]  # id as name
+    entities.loc[described, "name"] = None
+    entities["description"] = None
+    entities.loc[described, "description"] = "A director of westerns."
+    entities.to_parquet(artifacts / "tables" / "entities.parquet", index=False)
+    wordless = set(entities.loc[[*unnamed, directors[6]], "entity_id"])
+
+    texts = node_texts(artifacts)
+    ids = IdMap.load(artifacts / "id_maps.parquet").ids
+    by_id = dict(zip(ids["director"], texts["director"], strict=True))
+    assert {i for i, t in by_id.items() if not t} == wordless
+    described_id = entities.loc[described, "entity_id"]
+    assert by_id[described_id] == f"{described_id} (director). A director of westerns."
+    assert not any(i in t for t in texts["item"] for i in wordless)  # not named in items
+
+    encoder = HashingEncoder(8)
+    report = compute_features(artifacts, FeatureConfig(), None, encoder=encoder)
+    x_dict, meta = load_features(artifacts)
+    mask = meta["has_text"]["director"]
+    assert mask.dtype == torch.bool and mask.tolist() == [bool(t) for t in texts["director"]]
+    assert report.with_text["director"] == len(ids["director"]) - len(wordless)
+    assert torch.count_nonzero(x_dict["director"][~mask]) == 0
+    kept = [t for t in texts["director"] if t]
+    assert torch.allclose(x_dict["director"][mask], encoder.encode(kept))
+    assert report.computed == len({t for v in texts.values() for t in v if t})
+
+
+def test_format_1_features_load_with_every_row_marked_as_text(artifacts: Path) -> None:
+    compute_features(artifacts, FeatureConfig(), None, encoder=HashingEncoder(8))
+    payload = torch.load(features_path(artifacts), weights_only=True)
+    payload["format"] = 1
+    del payload["has_text"]
+    torch.save(payload, features_path(artifacts))
+    x_dict, meta = load_features(artifacts)
+    assert all(
+        meta["has_text"][t].all() and len(meta["has_text"][t]) == len(x) for t, x in x_dict.items()
+    )
+    payload["format"] = 9
+    torch.save(payload, features_path(artifacts))
+    with pytest.raises(KgrecError, match="format 9"):
+        load_features(artifacts)
 
 
 def test_features_round_trip_reuse_the_cache(artifacts: Path, tmp_path: Path) -> None:
     encoder = HashingEncoder(8)
     report = compute_features(artifacts, FeatureConfig(), tmp_path / "cache", encoder=encoder)
     texts = node_texts(artifacts)
-    distinct = len({t for v in texts.values() for t in v})
+    distinct = len({t for v in texts.values() for t in v if t})
     assert (report.computed, report.reused, report.embedding_dim) == (distinct, 0, 8)
     assert report.texts == {t: len(v) for t, v in texts.items()}
     assert report.examples["item"] == texts["item"][0]
