@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,6 +42,8 @@ from kgrec.errors import KgrecError
 
 MAX_DENSE_ITEMS = 40_000
 """Fitting keeps dense ``[num_items, num_items]`` matrices up to this catalogue size."""
+DENSE_SCORING_ITEMS = 4_096
+"""Up to this catalogue size scoring multiplies dense matrices (faster than sparse ones)."""
 
 
 def _check_dense(num_items: int, name: str) -> None:
@@ -181,6 +183,16 @@ class ItemItem:
 
     weight: Tensor
     decay: float
+    dense: Tensor | None = field(default=None, repr=False, compare=False)
+    """``weight`` as a dense matrix for small catalogues (scoring speed), else ``None``."""
+
+    def __post_init__(self) -> None:
+        if self.dense is None and self.num_items <= DENSE_SCORING_ITEMS:
+            object.__setattr__(self, "dense", self.weight.to_dense())
+
+    def with_decay(self, decay: float) -> ItemItem:
+        """The same weights with another input decay (no copy)."""
+        return ItemItem(self.weight, float(decay), self.dense)
 
     @classmethod
     def from_dense(cls, weight: Tensor, decay: float, k: int | None = None) -> ItemItem:
@@ -200,6 +212,8 @@ class ItemItem:
 
     def score(self, prefix: Prefix) -> Tensor:
         """Scores ``[B, I]`` of the prefix rows: ``X_decay @ W`` (sparse x sparse)."""
+        if self.dense is not None:
+            return prefix.dense(self.num_items, self.decay) @ self.dense
         weight = (
             self.decay ** prefix.age.float()
             if self.decay != 1.0

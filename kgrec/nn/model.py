@@ -23,6 +23,7 @@ left out (:class:`ItemEntityGraph`, ``min_entity_degree``).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,24 @@ def prune_edge_types(
     }
 
 
+class _FixedSpMM(torch.autograd.Function):
+    """``adj @ x`` for a constant sparse ``adj``; the backward uses the precomputed ``adj^T``
+    (sparse products would otherwise re-sort the transpose at every step)."""
+
+    @staticmethod
+    def forward(ctx: Any, adj: Tensor, adj_t: Tensor, x: Tensor) -> Tensor:
+        ctx.adj_t = adj_t
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.sparse.mm(adj, x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, None, Tensor]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return None, None, torch.sparse.mm(ctx.adj_t, grad)
+
+
 @dataclass(frozen=True)
 class ItemEntityGraph:
     """Item -> entity edges of the used relations, entities re-indexed ``0..num_entities-1``.
@@ -67,6 +86,10 @@ class ItemEntityGraph:
         entity_type: ``[num_entities]`` node type index of each entity (into ``types``).
         entity_index: ``[num_entities]`` the entity's index within its node type.
         types: Entity node types.
+
+    The aggregation is one sparse product over *(entity, relation) pairs*: each distinct pair
+    ``p`` sends ``e_r * e_v`` once, and ``A [num_items, num_pairs]`` (:meth:`adjacency`) sums
+    them with the edge weights, so every relation of the layer runs in a single product.
     """
 
     item: Tensor
@@ -80,6 +103,31 @@ class ItemEntityGraph:
     @property
     def num_entities(self) -> int:
         return int(self.entity_type.numel())
+
+    def pairs(self) -> tuple[Tensor, Tensor, Tensor]:
+        """Distinct ``(entity, relation)`` pairs ``[P]`` each, and each edge's pair ``[E]``."""
+        key = self.entity * (int(self.relation.max()) + 1 if self.relation.numel() else 1)
+        key = key + self.relation
+        unique, pair = torch.unique(key, return_inverse=True)
+        base = int(self.relation.max()) + 1 if self.relation.numel() else 1
+        return unique // base, unique % base, pair
+
+    def adjacency(self, num_items: int) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """``(A, A^T, pair_entity, pair_relation)``: sparse CSR ``A [num_items, P]`` of the
+        edge weights and its transpose."""
+        pair_entity, pair_relation, pair = self.pairs()
+        index = torch.stack([self.item, pair])
+        size = (num_items, int(pair_entity.numel()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            adj = torch.sparse_coo_tensor(index, self.weight.float(), size).coalesce()
+            adj_t = torch.sparse_coo_tensor(index.flip(0), self.weight.float(), size[::-1])
+            return (
+                adj.to_sparse_csr(),
+                adj_t.coalesce().to_sparse_csr(),
+                pair_entity,
+                pair_relation,
+            )
 
     @classmethod
     def build(
@@ -196,6 +244,7 @@ class KGRec(nn.Module):
         )
         self.entity_emb = nn.Embedding(max(num_entities, 1), embedding_dim)
         self._graph: ItemEntityGraph | None = None
+        self._adjacency: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -235,6 +284,7 @@ class KGRec(nn.Module):
         self._graph = ItemEntityGraph(
             *(t.to(device) if isinstance(t, Tensor) else t for t in _fields(graph))
         )
+        self._adjacency = self._graph.adjacency(self.num_items) if graph.item.numel() else None
 
     @property
     def graph(self) -> ItemEntityGraph:
@@ -276,10 +326,12 @@ class KGRec(nn.Module):
                     rows = (graph.entity_type == t).nonzero().squeeze(1)
                     text = x[graph.entity_index[rows]].to(entity)
                     entity = entity.index_add(0, rows, self.text_mlp(text))
-        message = entity[graph.entity] * self.relation_emb[graph.relation]
-        message = message * graph.weight.unsqueeze(1)
-        out = torch.zeros(self.num_items, self.embedding_dim, device=message.device)
-        return out.index_add(0, graph.item, message)
+        assert self._adjacency is not None
+        adjacency, adjacency_t, pair_entity, pair_relation = self._adjacency
+        message = entity[pair_entity] * self.relation_emb[pair_relation]  # [P, d]
+        out = _FixedSpMM.apply(adjacency, adjacency_t, message)
+        assert isinstance(out, Tensor)
+        return out
 
     # ---------------------------------------------------------------------------- users
     def user_embedding(self, history: Tensor, items_in: Tensor) -> Tensor:

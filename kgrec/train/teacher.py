@@ -140,7 +140,7 @@ def tune_teacher(
                 )
                 for decay in decays:
                     params = {**fit_params, "decay": decay}
-                    component = Component(name, params, ItemItem(sparse.weight, decay))
+                    component = Component(name, params, sparse.with_decay(decay))
                     value = validate(_score_fn(component, history))
                     if best is None or value > best[0]:
                         best = (value, component)

@@ -49,7 +49,7 @@ from kgrec.nn.loss import info_nce, listwise_kd_loss, perturb, softmax_loss
 from kgrec.nn.model import ITEM, USER, EdgeType, ItemEntityGraph, KGRec, prune_edge_types
 from kgrec.progress import Reporter
 from kgrec.train.checkpoint import save_checkpoint
-from kgrec.train.loop import MONITOR, FitResult, fit
+from kgrec.train.loop import MONITOR, fit
 from kgrec.train.teacher import Side, refit, tune_teacher
 
 Validate = Callable[[ScoreFn], Mapping[str, float]]
@@ -109,7 +109,9 @@ def build_model(
     cfg = config.model
     edges = model_edges(artifact, cfg.min_relation_edges) if cfg.use_kg else {}
     text = dict(x_dict or {}) if cfg.use_text else {}
-    graph = ItemEntityGraph.build(edges, list(edges), artifact.num_nodes[ITEM], cfg.min_entity_degree)
+    graph = ItemEntityGraph.build(
+        edges, list(edges), artifact.num_nodes[ITEM], cfg.min_entity_degree
+    )
     model = KGRec(
         num_nodes=artifact.num_nodes,
         edge_types=list(edges),
@@ -275,7 +277,9 @@ def train(
     history: list[dict[str, Any]] = []
     if cfg.serve != "teacher":
         model = build_model(artifact, x_dict, config)
-        trainer = GNNTrainer(model, train_history, teacher if cfg.kd_weight > 0 else None, x_dict, cfg, device)
+        trainer = GNNTrainer(
+            model, train_history, teacher if cfg.kd_weight > 0 else None, x_dict, cfg, device
+        )
         best: dict[str, Tensor] = {}
         result = fit(
             trainer.train_epoch,
@@ -284,14 +288,18 @@ def train(
             eval_every=cfg.eval_every,
             patience=cfg.patience,
             on_best=lambda epoch, metrics: best.update(copy.deepcopy(model.state_dict())),
-            on_epoch=lambda record, _: log.write({"stage": "validation", **record, "peak_memory_mb": peak_memory_mb(device)}),
+            on_epoch=lambda record, _: log.write(
+                {"stage": "validation", **record, "peak_memory_mb": peak_memory_mb(device)}
+            ),
             reporter=reporter,
             label="Training the GNN",
         )
         model.load_state_dict(best)
         best_epoch, stopped_early, history = result.best_epoch, result.stopped_early, result.history
         validation["gnn"] = result.best_metrics.get(MONITOR, 0.0)
-        alpha, validation["hybrid"] = tune_alpha(teacher, trainer.score_fn(), train_history, cfg.blend_grid, ndcg)
+        alpha, validation["hybrid"] = tune_alpha(
+            teacher, trainer.score_fn(), train_history, cfg.blend_grid, ndcg
+        )
     validation["served"] = validation.get(
         {"teacher": "teacher", "gnn": "gnn", "hybrid": "hybrid"}[cfg.serve], validation["teacher"]
     )
@@ -303,7 +311,9 @@ def train(
         if model is not None:
             torch.manual_seed(cfg.seed)
             model = build_model(artifact, x_dict, config)
-            trainer = GNNTrainer(model, full_history, teacher if cfg.kd_weight > 0 else None, x_dict, cfg, device)
+            trainer = GNNTrainer(
+                model, full_history, teacher if cfg.kd_weight > 0 else None, x_dict, cfg, device
+            )
             refit_run = fit(
                 trainer.train_epoch,
                 best_epoch + 1,
@@ -313,13 +323,22 @@ def train(
             )
             history = history + refit_run.history
 
-    hybrid = Hybrid(teacher if cfg.serve != "gnn" else None, model, alpha if cfg.serve == "hybrid" else (1.0 if cfg.serve == "gnn" else 0.0))
+    hybrid = Hybrid(
+        teacher if cfg.serve != "gnn" else None,
+        model,
+        alpha if cfg.serve == "hybrid" else (1.0 if cfg.serve == "gnn" else 0.0),
+    )
     checkpoint = save_checkpoint(
         out / BEST_CHECKPOINT,
         hybrid,
-        config={"model": asdict(config.model), "teacher": asdict(config.teacher), "train": asdict(cfg)},
+        config={
+            "model": asdict(config.model),
+            "teacher": asdict(config.teacher),
+            "train": asdict(cfg),
+        },
         metrics={**{f"val_{k}": v for k, v in validation.items()}, MONITOR: validation["served"]},
         extra={"best_epoch": best_epoch, "refit": bool(cfg.refit), "teacher": teacher.describe()},
+        x_dict=x_dict,
     )
     return TrainResult(
         checkpoint=checkpoint,
@@ -342,6 +361,7 @@ def tune_alpha(
     """The GNN's blend weight ``alpha`` (from ``grid``) with the best validation NDCG@20."""
     best = (0.0, -1.0)
     for alpha in grid:
+
         def score(users: Tensor, alpha: float = alpha) -> Tensor:
             blend = teacher.score(history.select(users.cpu()))
             return blend + alpha * standardize(gnn(users)) if alpha else blend
