@@ -11,13 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from kgrec.config import Config, TeacherConfig, TrainConfig, load_config, set_key
+from kgrec.config import Config, TeacherConfig, load_config, set_key
 from kgrec.data.hetero import GraphArtifact
 from kgrec.data.history import History
 from kgrec.data.mapping import IdMap
 from kgrec.eval.metrics import evaluate_ranking
 from kgrec.train.checkpoint import load_checkpoint
-from kgrec.train.trainer import LOG_FILE, GNNTrainer, build_model, train
+from kgrec.train.gnn import GNNTrainer, build_model
+from kgrec.train.resume import RESUME_FILE
+from kgrec.train.trainer import LOG_FILE, train
 
 NUM_USERS, NUM_ITEMS, NUM_GENRES, LENGTH = 30, 24, 3, 8
 
@@ -154,6 +156,55 @@ def test_seeded_runs_are_identical(tmp_path: Path) -> None:
         a.model.state_dict().items(), b.model.state_dict().items(), strict=True
     ):
         assert torch.equal(x, y), name
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("stop_at", [("validation", 3), ("refit", 1)])
+def test_an_interrupted_run_resumes_to_the_same_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_at: tuple[str, int]
+) -> None:
+    """A run killed after some epochs and resumed from last.pt ends with the very model an
+    uninterrupted run gives (teacher reused, parameters, optimiser and cut sampler restored)."""
+    artifact = planted_artifact()
+    config = small_config(epochs=6, eval_every=1, patience=10)
+    whole = train(artifact, None, config, validate=validator(artifact), out=tmp_path / "whole")
+
+    stage, epoch = stop_at
+    original = GNNTrainer.train_epoch
+    calls = {"validation": 0, "refit": 0}
+
+    def flaky(self: GNNTrainer, number: int = 0) -> dict[str, float]:
+        now = "refit" if self.history.num_interactions > (LENGTH - 2) * NUM_USERS else "validation"
+        calls[now] += 1
+        if now == stage and calls[now] > epoch:
+            raise Interrupt
+        return original(self, number)
+
+    monkeypatch.setattr(GNNTrainer, "train_epoch", flaky)
+    with pytest.raises(Interrupt):
+        train(artifact, None, config, validate=validator(artifact), out=tmp_path / "cut")
+    monkeypatch.setattr(GNNTrainer, "train_epoch", original)
+    assert not (tmp_path / "cut" / "model.pt").exists()  # nothing half-written is served
+    resumed = train(
+        artifact,
+        None,
+        config,
+        validate=validator(artifact),
+        out=tmp_path / "cut",
+        resume=tmp_path / "cut" / RESUME_FILE,
+    )
+    assert resumed.validation == whole.validation
+    assert resumed.best_epoch == whole.best_epoch
+    a, _ = load_checkpoint(whole.checkpoint)
+    b, _ = load_checkpoint(resumed.checkpoint)
+    assert a.model is not None and b.model is not None
+    for (name, x), (_, y) in zip(
+        a.model.state_dict().items(), b.model.state_dict().items(), strict=True
+    ):
+        torch.testing.assert_close(x, y, msg=name)
 
 
 @pytest.mark.gpu
