@@ -303,7 +303,8 @@ class KGRec(nn.Module):
                 raise ValueError(
                     f"x_dict['item'] has {text.size(0)} rows, expected {self.num_items}"
                 )
-            shared = self.text_mlp(text.to(self.item_input.weight))
+            text = text.to(self.item_input.weight)
+            shared = self.text_mlp(text) * _has_text(text)
         if self.use_kg and self._graph is not None and self._graph.item.numel():
             kg = self._kg_messages(x_dict)
             shared = kg if shared is None else shared + kg
@@ -325,7 +326,7 @@ class KGRec(nn.Module):
                 if node_type in self.text_node_types and x is not None:
                     rows = (graph.entity_type == t).nonzero().squeeze(1)
                     text = x[graph.entity_index[rows]].to(entity)
-                    entity = entity.index_add(0, rows, self.text_mlp(text))
+                    entity = entity.index_add(0, rows, self.text_mlp(text) * _has_text(text))
         assert self._adjacency is not None
         adjacency, adjacency_t, pair_entity, pair_relation = self._adjacency
         message = entity[pair_entity] * self.relation_emb[pair_relation]  # [P, d]
@@ -358,6 +359,12 @@ class KGRec(nn.Module):
         ``logits = norm(X_u E_in) @ out.T``."""
         items_in, items_out = self.item_embeddings(x_dict)
         return items_in.float(), (F.normalize(items_out, dim=-1) / self.temperature).float()
+
+
+def _has_text(x: Tensor) -> Tensor:
+    """``[n, 1]``: 1 for rows with text features, 0 for the all-zero rows of nodes without
+    text (``kgrec embed`` leaves those unencoded), whose text term is then dropped."""
+    return (x.abs().sum(-1, keepdim=True) > 0).to(x.dtype)
 
 
 def _fields(graph: ItemEntityGraph) -> list[Any]:
