@@ -76,35 +76,56 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The GNN's shape (plain arguments of the model's constructor)."""
+    """The GNN's shape (plain arguments of :class:`kgrec.nn.model.KGRec`)."""
 
-    embedding_dim: int = 64
-    num_layers: int = 2
+    embedding_dim: int = 256
     use_text: bool = True
     use_kg: bool = True
-    dropout: float = 0.1
+    decay: float = 0.9
+    temperature: float = 0.1
+    min_entity_degree: int = 2
+    min_relation_edges: int = 20
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """The item-item ensemble: its members and the grids searched on validation."""
+
+    components: tuple[str, ...] = ("ease", "transition", "rp3beta", "entity", "text")
+    decays: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 1.0)
+    ease_l2: tuple[float, ...] = (100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0)
+    transition_l2: tuple[float, ...] = (100.0, 1000.0, 5000.0)
+    transition_window: int = 30
+    rp3_alpha: tuple[float, ...] = (0.3, 0.5, 0.8)
+    rp3_beta: tuple[float, ...] = (0.3, 0.5, 0.7)
+    knn_k: tuple[int, ...] = (20, 50, 200)
+    knn_shrink: tuple[float, ...] = (0.0, 10.0, 100.0)
+    weight_grid: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+    top_k: int | None = 1000
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training loop, ranking loss and knowledge distillation."""
+    """Training loop: softmax ranking loss, distillation, contrastive views, blend, refit."""
 
     device: str = "auto"
-    epochs: int = 100
-    batch_size: int = 4096
-    lr: float = 0.005
+    epochs: int = 60
+    batch_size: int = 128
+    cuts_per_epoch: int = 4
+    num_targets: int = 1
+    lr: float = 0.002
     weight_decay: float = 0.0
-    l2: float = 1e-4
-    num_negatives: int = 1
-    kd_teacher: str = "ease"
-    kd_weight: float = 0.5
-    kd_temperature: float = 2.0
-    kd_candidates: int = 64
-    kd_cold_degree: int = 0
-    kg_weight: float = 0.0
-    patience: int = 10
-    eval_every: int = 1
-    amp: bool = True
+    kd_weight: float = 1.0
+    kd_temperature: float = 1.0
+    cl_weight: float = 0.0
+    cl_eps: float = 0.1
+    cl_temperature: float = 0.2
+    blend_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
+    serve: Literal["hybrid", "gnn", "teacher"] = "hybrid"
+    refit: bool = True
+    patience: int = 3
+    eval_every: int = 5
+    amp: bool = False
     seed: int = 0
 
 
@@ -136,6 +157,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
@@ -201,9 +223,7 @@ def _check_value(cls: type, key: str, value: Any, where: str) -> Any:
         raise KgrecError(f"{where}.{key}: {value!r} is not one of {', '.join(map(str, choices))}")
     for kind in allowed:
         if get_origin(kind) is tuple and isinstance(value, list | tuple):
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                raise KgrecError(f"{where}.{key}: expected a list of integers, got {value!r}")
-            return tuple(value)
+            return _check_tuple(get_args(kind)[0], value, f"{where}.{key}")
         if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         if isinstance(kind, type) and isinstance(value, kind):
@@ -212,6 +232,22 @@ def _check_value(cls: type, key: str, value: Any, where: str) -> Any:
             return value
     names = " or ".join(getattr(a, "__name__", str(a)) for a in allowed)
     raise KgrecError(f"{where}.{key}: expected {names}, got {value!r}")
+
+
+def _check_tuple(element: type, value: list[Any] | tuple[Any, ...], where: str) -> tuple[Any, ...]:
+    """A YAML list as a tuple of ``element`` (ints accepted for floats)."""
+    if element is float:
+        ok = all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        if not ok:
+            raise KgrecError(f"{where}: expected a list of numbers, got {value!r}")
+        return tuple(float(v) for v in value)
+    if element is int:
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise KgrecError(f"{where}: expected a list of integers, got {value!r}")
+        return tuple(value)
+    if not all(isinstance(v, element) for v in value):
+        raise KgrecError(f"{where}: expected a list of {element.__name__}, got {value!r}")
+    return tuple(value)
 
 
 CONFIG_ENV = "KGREC_CONFIG"
@@ -264,7 +300,6 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
     return config
 
 
-TEACHERS = ("none", "ease", "text")
 """``train.kd_teacher`` values that are not a checkpoint path."""
 
 
@@ -284,9 +319,6 @@ def _paths_relative_to(config: Config, folder: Path) -> Config:
     model = config.features.model
     if model.startswith(("./", "../", "~")):
         config = replace(config, features=replace(config.features, model=at(model)))
-    teacher = config.train.kd_teacher
-    if teacher and teacher not in TEACHERS:
-        config = replace(config, train=replace(config.train, kd_teacher=at(teacher)))
     return replace(
         config,
         dataset=dataset,

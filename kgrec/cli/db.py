@@ -296,8 +296,8 @@ def _artifact_payload(folder: Path) -> GraphPayload:
     import pandas as pd
 
     from kgrec.build import TABLES_DIR, load_artifact
-    from kgrec.data.validate import Dataset
     from kgrec.data.added_items import load_added
+    from kgrec.data.validate import Dataset
     from kgrec.store.added_items import added_graph
     from kgrec.store.payload import payload_from_dataset
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from kgrec.config import EvalConfig
 from kgrec.data.hetero import GraphArtifact
+from kgrec.data.history import History
 from kgrec.eval.baselines import fit_baseline
 from kgrec.eval.metrics import evaluate_ranking
 from kgrec.eval.sampled import evaluate_sampled
@@ -66,28 +67,47 @@ def evaluate_models(
     eval_config: EvalConfig | None = None,
     baseline_params: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows for the checkpoint (when given) and each named baseline, in that order."""
+    """Rows for the checkpoint (when given) and each named baseline, in that order.
+
+    Every model scores from the history a user has at evaluation time: training for ``val``,
+    training + validation for ``test`` (the served model was refitted on both). Baselines are
+    fitted with their default parameters on the same history (``kgrec evaluate`` does not
+    tune them: ``benchmarks/quality.py`` does, on validation).
+    """
     config = eval_config or EvalConfig()
+    splits = ("train",) if split == "val" else ("train", "val")
+    history = History.from_artifact(artifact, splits)
     rows = []
     if checkpoint is not None:
-        model, meta = load_checkpoint(checkpoint)
+        hybrid, meta = load_checkpoint(checkpoint)
+        extra: dict[str, Any] = {
+            "checkpoint": str(checkpoint),
+            "kind": meta.kind,
+            "alpha": hybrid.alpha,
+            "validation": meta.metrics,
+        }
+        if split == "val" and meta.extra.get("refit"):
+            extra["note"] = (
+                "this model was refitted on training + validation: its validation figures "
+                "are optimistic (those recorded before the refit are under 'validation')"
+            )
         rows.append(
             evaluate_score_fn(
-                "kgrec",
-                model.score,
-                artifact,
-                split,
-                config,
-                extra={"checkpoint": str(checkpoint), "model_args": meta.model_args},
+                "kgrec", hybrid.score_fn(history), artifact, split, config, extra=extra
             )
         )
     for name in baselines:
         clock = time.perf_counter()
-        baseline = fit_baseline(name, artifact, **(baseline_params or {}).get(name, {}))
+        baseline = fit_baseline(name, artifact, split, **(baseline_params or {}).get(name, {}))
         fit_seconds = round(time.perf_counter() - clock, 2)
         rows.append(
             evaluate_score_fn(
-                name, baseline.score, artifact, split, config, extra={"fit_seconds": fit_seconds}
+                name,
+                baseline.score_fn(),
+                artifact,
+                split,
+                config,
+                extra={"fit_seconds": fit_seconds},
             )
         )
     return rows

@@ -1,6 +1,10 @@
-"""Training losses: BPR ranking loss, L2 regularisation, listwise distillation, TransE KG loss.
+"""Training losses: softmax ranking loss, listwise distillation, contrastive views, BPR, TransE.
 
 References:
+    - Softmax over the catalogue (the sampled-softmax / InfoNCE family): Covington et al.,
+      "Deep Neural Networks for YouTube Recommendations", RecSys'16; SimpleX (CIKM'21).
+    - Perturbed-embedding contrastive views: Yu et al., "XSimGCL: Towards Extremely Simple
+      Graph Contrastive Learning for Recommendation", TKDE'23.
     - BPR: Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI'09.
     - Ranking distillation: Tang & Wang, "Ranking Distillation", KDD'18; Kang et al., "DE-RRD:
       A Knowledge Distillation Framework for Recommender System", CIKM'20.
@@ -13,6 +17,40 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+
+def softmax_loss(logits: Tensor, target: Tensor) -> Tensor:
+    """Cross-entropy of a softmax over all items, averaged over each row's targets (a scalar).
+
+    ``mean_b [ -sum_i y_bi log softmax(logits_b)_i / sum_i y_bi ]`` over rows with a target.
+
+    Args:
+        logits: ``[B, num_items]`` scores.
+        target: ``[B, num_items]`` non-negative target weights (e.g. 1 for the next item).
+    """
+    total = target.sum(-1)
+    keep = total > 0
+    log_p = F.log_softmax(logits.float(), dim=-1)
+    rows = -(log_p * target).sum(-1)[keep] / total[keep]
+    return rows.mean() if rows.numel() else logits.sum() * 0.0
+
+
+def info_nce(view_a: Tensor, view_b: Tensor, temperature: float = 0.2) -> Tensor:
+    """Symmetric InfoNCE between two views ``[B, d]`` of the same rows (a scalar).
+
+    Row ``b`` of ``view_a`` must pick row ``b`` of ``view_b`` among all rows (cosine /
+    temperature), and vice versa; the other rows of the batch are the negatives.
+    """
+    a, b = F.normalize(view_a.float(), dim=-1), F.normalize(view_b.float(), dim=-1)
+    logits = a @ b.t() / temperature
+    labels = torch.arange(a.size(0), device=a.device)
+    return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.t(), labels))
+
+
+def perturb(embedding: Tensor, eps: float) -> Tensor:
+    """XSimGCL's view: ``e + eps * sign(e) * normalize(|u|)``, ``u ~ U(0, 1)`` (same shape)."""
+    noise = F.normalize(torch.rand_like(embedding), dim=-1)
+    return embedding + eps * torch.sign(embedding) * noise
 
 
 def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:

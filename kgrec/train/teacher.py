@@ -1,200 +1,194 @@
-"""Frozen distillation teachers whose outputs are computed once, before training.
+"""The distillation teacher: a validation-weighted ensemble of closed-form item-item models.
 
-Inside the training loop a teacher does nothing but index lookups and a ``[B, C]`` batched
-dot product (the sentence-transformers habit: teacher outputs are precomputed).
+Distillation only helps a student beat its teacher when the teacher is an ensemble or the
+student sees what the teacher cannot (HetComp, Bidirectional Distillation). kgrec's teacher is
+such an ensemble, fitted in seconds from the training history (:mod:`kgrec.nn.item_item`):
 
-- :class:`TextTeacher`: a semantic teacher; a user's profile is the mean text embedding of
-  their training items, a score is the cosine between profile and item text.
-- :class:`CheckpointTeacher`: a trained (usually larger) kgrec model; its serving embeddings
-  are read from the checkpoint.
-- :class:`EASETeacher`: EASE (Steck, "Embarrassingly Shallow Autoencoders for Sparse Data",
-  WWW'19), a strong closed-form item-item model fitted on the training split in seconds; the
-  student learns its ranking while the graph and text let it generalise past it.
+- ``ease``: recency-aware EASE (EASE weights, a recency-weighted history row);
+- ``transition``: the item-to-next-item model (SLIT's closed form);
+- ``rp3beta``: RP3beta on a recency-weighted row;
+- ``itemknn``: cosine ItemKNN on a recency-weighted row;
+- ``entity``: items sharing knowledge-graph entities;
+- ``text``: items with similar text embeddings.
 
-Both also precompute each user's top-``k`` unseen items, the "teacher's top-K" candidates of
-Ranking Distillation (KDD'18).
+Each component's hyper-parameters are chosen on validation NDCG@20 alone (grids in
+:class:`~kgrec.config.TeacherConfig`), then the ensemble weights by coordinate ascent on
+validation NDCG@20 of the blend ``sum_k w_k z(x_u^{decay_k} W_k)``, where ``z`` standardises
+each user's score row (mean 0, standard deviation 1 over the catalogue) so the weights compare
+models with different score scales. The first component's weight is fixed at 1.
+
+:meth:`Teacher.refit` fits the same components with the same hyper-parameters and weights on
+another history (training + validation before the test), the protocol of Ferrari Dacrema et
+al. (RecSys'19): choose on validation, retrain on everything before the test.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from kgrec.config import TeacherConfig
+from kgrec.data.history import History
+from kgrec.errors import KgrecError
+from kgrec.nn import item_item
+from kgrec.nn.ensemble import Component, Ensemble
+from kgrec.nn.item_item import ItemItem
+from kgrec.nn.scoring import ScoreFn
+from kgrec.progress import Reporter
 
-class EmbeddingTeacher:
-    """Teacher scores ``<u, i>`` from fixed embeddings.
+COMPONENTS = ("ease", "transition", "rp3beta", "itemknn", "entity", "text")
+"""Teacher components, in the order they are tuned (the first one listed anchors weight 1)."""
 
-    Args:
-        user_embedding: ``[num_users, d]``.
-        item_embedding: ``[num_items, d]``.
-        train_edge_index: Training user->item edges ``[2, E]``, masked out of the top-``k``.
-        top_k: Unseen items per user to precompute as distillation candidates (``0``: none).
-        standardize: Z-score each row of :meth:`score` (puts teachers with different score
-            scales, e.g. cosines, on one footing for the softmax temperature).
-        batch_size: Users per chunk when precomputing the top-``k``.
-    """
-
-    def __init__(
-        self,
-        user_embedding: Tensor,
-        item_embedding: Tensor,
-        train_edge_index: Tensor | None = None,
-        top_k: int = 0,
-        standardize: bool = False,
-        batch_size: int = 1024,
-    ) -> None:
-        self.user_embedding = user_embedding.detach().float()
-        self.item_embedding = item_embedding.detach().float()
-        self.standardize = standardize
-        self.top_k_items = self._top_k(train_edge_index, top_k, batch_size) if top_k else None
-
-    @property
-    def num_users(self) -> int:
-        return self.user_embedding.size(0)
-
-    @property
-    def num_items(self) -> int:
-        return self.item_embedding.size(0)
-
-    def to(self, device: torch.device | str) -> EmbeddingTeacher:
-        """Move the precomputed tensors (in place) and return ``self``."""
-        self.user_embedding = self.user_embedding.to(device)
-        self.item_embedding = self.item_embedding.to(device)
-        if self.top_k_items is not None:
-            self.top_k_items = self.top_k_items.to(device)
-        return self
-
-    def _top_k(self, train_edge_index: Tensor | None, k: int, batch_size: int) -> Tensor:
-        k = min(k, self.num_items)
-        out = []
-        for start in range(0, self.num_users, batch_size):
-            users = torch.arange(start, min(start + batch_size, self.num_users))
-            scores = self.user_embedding[users] @ self.item_embedding.t()
-            if train_edge_index is not None:
-                ei = train_edge_index.to(scores.device)
-                keep = (ei[0] >= start) & (ei[0] < start + len(users))
-                scores[ei[0, keep] - start, ei[1, keep]] = float("-inf")
-            out.append(scores.topk(k, dim=1).indices)
-        return torch.cat(out)
-
-    def score(self, users: Tensor, items: Tensor) -> Tensor:
-        """Teacher logits for ``users [B]`` x candidate ``items [B, C]`` -> ``[B, C]``."""
-        u = self.user_embedding[users].unsqueeze(1)
-        scores = (u * self.item_embedding[items]).sum(-1)
-        if self.standardize and scores.size(1) > 1:
-            scores = (scores - scores.mean(1, keepdim=True)) / scores.std(
-                1, keepdim=True
-            ).clamp_min(1e-6)
-        return scores
-
-    def candidates(self, users: Tensor) -> Tensor | None:
-        """The precomputed top-``k`` unseen items ``[B, k]`` of ``users [B]`` (or ``None``)."""
-        return None if self.top_k_items is None else self.top_k_items[users]
+Validate = Callable[[ScoreFn], float]
+"""Validation NDCG@20 of a score function (training history, validation targets)."""
 
 
-class TextTeacher(EmbeddingTeacher):
-    """Semantic teacher: cosine between a user's mean item text and each item's text.
+@dataclass(frozen=True)
+class Side:
+    """What the teacher may read besides the history: item-entity edges and item text."""
 
-    Args:
-        item_text: Item text embeddings ``[num_items, text_dim]``.
-        train_edge_index: Training user->item edges ``[2, E]`` (build profiles, mask top-``k``).
-        num_users: Number of users (users without training items get a zero profile).
-        user_text: Optional user text ``[num_users, text_dim]`` added to the profile
-            (helps users with few interactions).
-        top_k: As in :class:`EmbeddingTeacher`.
-        standardize: As in :class:`EmbeddingTeacher` (default ``True``: cosines are small).
-    """
-
-    def __init__(
-        self,
-        item_text: Tensor,
-        train_edge_index: Tensor,
-        num_users: int,
-        user_text: Tensor | None = None,
-        top_k: int = 0,
-        standardize: bool = True,
-    ) -> None:
-        items = F.normalize(item_text.detach().float(), dim=-1)
-        ei = train_edge_index.to(items.device)
-        profile = torch.zeros(num_users, items.size(1), device=items.device)
-        profile.index_add_(0, ei[0], items[ei[1]])
-        if user_text is not None:
-            profile = profile + F.normalize(user_text.detach().float().to(items.device), dim=-1)
-        super().__init__(F.normalize(profile, dim=-1), items, train_edge_index, top_k, standardize)
+    item_entity: Tensor | None = None  # [2, E] (item, entity) in one entity index space
+    num_entities: int = 0
+    item_text: Tensor | None = None  # [num_items, text_dim]
 
 
-class CheckpointTeacher(EmbeddingTeacher):
-    """A trained kgrec checkpoint as teacher (its stored serving embeddings).
+def fit_weight(name: str, params: Mapping[str, float], history: History, side: Side) -> Tensor:
+    """The dense item-item matrix ``[I, I]`` of component ``name`` (see the module docstring)."""
+    if name == "ease":
+        return item_item.ease(history, params["l2"])
+    if name == "transition":
+        return item_item.transition(
+            history, params["l2"], int(params.get("window", 30)), params["step_decay"]
+        )
+    if name == "rp3beta":
+        return item_item.rp3beta(history, params["alpha"], params["beta"])
+    if name == "itemknn":
+        return item_item.itemknn(history, int(params["k"]), params["shrink"])
+    if name == "entity":
+        if side.item_entity is None:
+            raise KgrecError("teacher component 'entity' needs knowledge-graph item edges")
+        return item_item.entity_similarity(side.item_entity, history.num_items, side.num_entities)
+    if name == "text":
+        if side.item_text is None:
+            raise KgrecError("teacher component 'text' needs item text features (kgrec embed)")
+        return item_item.text_similarity(side.item_text, int(params.get("k", 50)))
+    raise KgrecError(f"unknown teacher component {name!r} (known: {', '.join(COMPONENTS)})")
 
-    Args:
-        path: A checkpoint written by :func:`kgrec.train.checkpoint.save_checkpoint`.
-        train_edge_index, top_k, standardize: As in :class:`EmbeddingTeacher`.
-    """
 
-    def __init__(
-        self,
-        path: Path | str,
-        train_edge_index: Tensor | None = None,
-        top_k: int = 0,
-        standardize: bool = False,
-    ) -> None:
-        from kgrec.train.checkpoint import read_embeddings
-
-        user_embedding, item_embedding = read_embeddings(Path(path))
-        super().__init__(user_embedding, item_embedding, train_edge_index, top_k, standardize)
+def fit_component(
+    name: str, params: Mapping[str, float], history: History, side: Side, top_k: int | None
+) -> Component:
+    """Fit component ``name`` with ``params`` (its input ``decay`` included) on ``history``."""
+    weight = fit_weight(name, params, history, side)
+    return Component(
+        name, dict(params), ItemItem.from_dense(weight, params.get("decay", 1.0), top_k)
+    )
 
 
-class EASETeacher(EmbeddingTeacher):
-    """EASE as a teacher: ``score(u, i) = (X B)[u, i]`` (``X`` the binary training matrix).
+def component_grid(name: str, config: TeacherConfig) -> list[dict[str, float]]:
+    """The hyper-parameter points tried for ``name``."""
+    decays = list(config.decays)
+    if name == "ease":
+        return [{"l2": l2, "decay": d} for l2, d in itertools.product(config.ease_l2, decays)]
+    if name == "transition":
+        return [
+            {"l2": l2, "step_decay": s, "decay": d, "window": config.transition_window}
+            for l2, s, d in itertools.product(config.transition_l2, (0.5, 0.8), decays)
+        ]
+    if name == "rp3beta":
+        return [
+            {"alpha": a, "beta": b, "decay": d}
+            for a, b, d in itertools.product(config.rp3_alpha, config.rp3_beta, decays)
+        ]
+    if name == "itemknn":
+        return [
+            {"k": k, "shrink": s, "decay": d}
+            for k, s, d in itertools.product(config.knn_k, config.knn_shrink, decays)
+        ]
+    return [{"decay": d} for d in decays]  # entity, text: only the input decay
 
-    The full score matrix ``[num_users, num_items]`` is computed once; a lookup is a gather.
-    Catalogues past :data:`kgrec.eval.baselines.MAX_DENSE_ITEMS` items are refused (EASE's
-    dense ``[num_items, num_items]`` inverse).
 
-    Args:
-        artifact: The graph artifact (its ``train`` split is the history).
-        l2: EASE's L2 penalty.
-        top_k, standardize: As in :class:`EmbeddingTeacher` (standardised by default: EASE
-            scores have no fixed scale).
-    """
+def refit(teacher: Ensemble, history: History, side: Side, top_k: int | None) -> Ensemble:
+    """The same members, hyper-parameters and weights, fitted on ``history``."""
+    members = [fit_component(c.name, c.params, history, side, top_k) for c in teacher.components]
+    return Ensemble(members, list(teacher.weights), dict(teacher.validation))
 
-    def __init__(self, artifact: Any, l2: float = 500.0, top_k: int = 0, standardize: bool = True):
-        from kgrec.eval.baselines import EASE
 
-        ease = EASE(artifact, l2=l2)
-        train = artifact.split_edge_index["train"]
-        num_users = artifact.num_nodes["user"]
-        self.scores = torch.cat(
-            [
-                ease.score(torch.arange(s, min(s + 1024, num_users)))
-                for s in range(0, num_users, 1024)
-            ]
-        ).float()
-        # the "embeddings" are the score rows against an identity item basis
-        self.user_embedding = self.scores
-        self.item_embedding = torch.empty(self.scores.size(1), 0)
-        self.standardize = standardize
-        self.top_k_items = None
-        if top_k:
-            masked = self.scores.clone()
-            masked[train[0], train[1]] = float("-inf")
-            self.top_k_items = masked.topk(min(top_k, masked.size(1)), dim=1).indices
+def tune_teacher(
+    history: History,
+    side: Side,
+    config: TeacherConfig,
+    validate: Validate,
+    reporter: Reporter | None = None,
+) -> Ensemble:
+    """Choose each member's hyper-parameters, then the blend weights, on validation."""
+    reporter = reporter or Reporter()
+    names = [n for n in config.components if _available(n, side)]
+    if not names:
+        raise KgrecError("teacher.components: none of the listed components can be fitted")
+    members: list[Component] = []
+    scores: dict[str, float] = {}
+    total = sum(len(component_grid(n, config)) for n in names)
+    with reporter.stage("Tuning the teacher", total=total) as advance:
+        for name in names:
+            best: tuple[float, Component] | None = None
+            for fit_params, decays in _fits(component_grid(name, config)):
+                sparse = ItemItem.from_dense(
+                    fit_weight(name, fit_params, history, side), 1.0, config.top_k
+                )
+                for decay in decays:
+                    params = {**fit_params, "decay": decay}
+                    component = Component(name, params, sparse.with_decay(decay))
+                    value = validate(_score_fn(component, history))
+                    if best is None or value > best[0]:
+                        best = (value, component)
+                    advance(1)
+            assert best is not None
+            scores[name] = best[0]
+            members.append(best[1])
+    weights = [1.0] + [0.0] * (len(members) - 1)
+    current = validate(Ensemble(members, weights).score_fn(history))
+    with reporter.stage("Weighting the teacher", total=2 * (len(members) - 1)) as advance:
+        for _ in range(2):  # coordinate ascent over the other members' weights
+            for k in range(1, len(members)):
+                for value in config.weight_grid:
+                    trial = list(weights)
+                    trial[k] = float(value)
+                    if trial == weights:
+                        continue
+                    score = validate(Ensemble(members, trial).score_fn(history))
+                    if score > current + 1e-6:
+                        current, weights = score, trial
+                advance(1)
+    validation = {**{f"ndcg@20:{k}": v for k, v in scores.items()}, "ndcg@20": current}
+    teacher = Ensemble(members, weights, validation)
+    reporter.note(
+        "teacher: "
+        + ", ".join(f"{c.name} x{w:g}" for c, w in zip(members, weights, strict=True) if w)
+        + f" (validation NDCG@20 {current:.4f})"
+    )
+    return teacher
 
-    def to(self, device: torch.device | str) -> EASETeacher:
-        self.scores = self.scores.to(device)
-        self.user_embedding = self.scores
-        if self.top_k_items is not None:
-            self.top_k_items = self.top_k_items.to(device)
-        return self
 
-    def score(self, users: Tensor, items: Tensor) -> Tensor:
-        scores = self.scores[users.unsqueeze(1), items]
-        if self.standardize and scores.size(1) > 1:
-            scores = (scores - scores.mean(1, keepdim=True)) / scores.std(
-                1, keepdim=True
-            ).clamp_min(1e-6)
-        return scores
+def _available(name: str, side: Side) -> bool:
+    if name == "entity":
+        return side.item_entity is not None and side.item_entity.numel() > 0
+    if name == "text":
+        return side.item_text is not None
+    return True
+
+
+def _fits(grid: Sequence[dict[str, float]]) -> list[tuple[dict[str, float], list[float]]]:
+    """Grid points grouped by the fit they share: only the input ``decay`` varies within."""
+    groups: dict[tuple[tuple[str, float], ...], list[float]] = {}
+    for params in grid:
+        key = tuple(sorted((k, v) for k, v in params.items() if k != "decay"))
+        groups.setdefault(key, []).append(float(params.get("decay", 1.0)))
+    return [(dict(key), decays) for key, decays in groups.items()]
+
+
+def _score_fn(component: Component, history: History) -> ScoreFn:
+    return lambda users: component.score(history.select(users.cpu()))

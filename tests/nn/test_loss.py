@@ -1,11 +1,19 @@
-"""Losses: BPR, L2, listwise distillation, TransE KG loss."""
+"""Losses: softmax, listwise distillation, contrastive views, BPR, L2, TransE."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from kgrec.nn.loss import bpr_loss, kg_loss, l2_regularization, listwise_kd_loss
+from kgrec.nn.loss import (
+    bpr_loss,
+    info_nce,
+    kg_loss,
+    l2_regularization,
+    listwise_kd_loss,
+    perturb,
+    softmax_loss,
+)
 
 
 @pytest.mark.parametrize("num_negatives", [None, 3])
@@ -68,3 +76,33 @@ def test_kg_loss() -> None:
     tn = torch.nn.functional.normalize(t, p=1.0, dim=-1)
     perfect = kg_loss(h, tn - hn, t, -10 * t, margin=0.1)
     assert perfect.item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_softmax_loss_is_the_cross_entropy_of_the_targets() -> None:
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    target = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    expected = (
+        -torch.log_softmax(logits[0], 0)[0] - torch.log_softmax(logits[1], 0)[1:].mean()
+    ) / 2
+    assert torch.allclose(softmax_loss(logits, target), expected)
+    # rows without a target are ignored
+    assert torch.allclose(
+        softmax_loss(logits, target * torch.tensor([[1.0], [0.0]])),
+        -torch.log_softmax(logits[0], 0)[0],
+    )
+
+
+def test_info_nce_prefers_aligned_views() -> None:
+    torch.manual_seed(0)
+    a = torch.randn(8, 4)
+    aligned = info_nce(a, a + 0.01 * torch.randn(8, 4))
+    shuffled = info_nce(a, a[torch.randperm(8)])
+    assert aligned < shuffled
+    assert aligned.dim() == 0 and aligned > 0
+
+
+def test_perturb_keeps_signs_and_bounds_the_noise() -> None:
+    e = torch.randn(16, 8)
+    p = perturb(e, eps=0.1)
+    assert torch.all(torch.sign(p) == torch.sign(e))
+    assert torch.allclose((p - e).norm(dim=-1), torch.full((16,), 0.1), atol=1e-5)

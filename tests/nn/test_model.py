@@ -1,4 +1,4 @@
-"""KGRec: shapes, exclusion in recommend, gradient flow, caching, KG/text options."""
+"""KGRec: shapes, the history view, the one-product KG aggregation, gradients, rebuilds."""
 
 from __future__ import annotations
 
@@ -6,150 +6,132 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from kgrec.nn.model import KGRec, prune_edge_types
+from kgrec.nn.model import ItemEntityGraph, KGRec, prune_edge_types
 
-NUM_NODES = {"user": 5, "item": 7, "genre": 3, "director": 2}
-
-
-def graph() -> dict[tuple[str, str, str], torch.Tensor]:
-    ui = torch.tensor([[0, 0, 1, 2, 3, 4, 4], [0, 1, 2, 3, 4, 5, 6]])
-    genre = torch.tensor([[0, 1, 2, 3, 4, 5, 6], [0, 0, 1, 1, 2, 2, 0]])
-    director = torch.tensor([[0, 3], [0, 1]])
-    edges = {
-        ("user", "interacts", "item"): ui,
-        ("item", "rev_interacts", "user"): ui.flip(0),
-        ("item", "has_genre", "genre"): genre,
-        ("genre", "rev_has_genre", "item"): genre.flip(0),
-        ("item", "directed_by", "director"): director,
-        ("director", "rev_directed_by", "item"): director.flip(0),
-    }
-    return edges
+NUM_NODES = {"user": 4, "item": 6, "genre": 3, "director": 2}
+GENRE = ("item", "has_genre", "genre")
+DIRECTOR = ("item", "directed_by", "director")
+EDGES = {
+    GENRE: torch.tensor([[0, 1, 2, 3, 4, 5], [0, 0, 1, 1, 2, 2]]),
+    DIRECTOR: torch.tensor([[0, 3, 5], [0, 0, 1]]),  # director 1 has one film: pruned
+    ("genre", "rev_has_genre", "item"): torch.tensor([[0, 0], [0, 1]]),  # reverses are ignored
+}
+TYPES = [GENRE, DIRECTOR, ("genre", "rev_has_genre", "item")]
 
 
-def text(dim: int = 16, types: tuple[str, ...] = ("user", "item", "genre")) -> dict:
-    gen = torch.Generator().manual_seed(0)
-    return {t: F.normalize(torch.randn(NUM_NODES[t], dim, generator=gen), dim=-1) for t in types}
-
-
-def make(use_kg: bool, use_text: bool, **kwargs: object) -> KGRec:
+def model(use_kg: bool = True, text_dim: int | None = None, **kwargs: object) -> KGRec:
     torch.manual_seed(0)
-    return KGRec(
+    graph = ItemEntityGraph.build(EDGES, TYPES, num_items=6) if use_kg else None
+    m = KGRec(
         NUM_NODES,
-        graph().keys(),
+        TYPES,
         embedding_dim=8,
-        num_layers=2,
-        text_dim=16 if use_text else None,
-        text_node_types=["user", "item", "genre"] if use_text else None,
+        text_dim=text_dim,
         use_kg=use_kg,
+        num_entities=graph.num_entities if graph else 0,
         **kwargs,  # type: ignore[arg-type]
     )
+    if graph is not None:
+        m.set_graph(graph)
+    return m
 
 
-@pytest.mark.parametrize("use_kg", [True, False])
-@pytest.mark.parametrize("use_text", [True, False])
-def test_shapes(use_kg: bool, use_text: bool) -> None:
-    model = make(use_kg, use_text)
-    out = model(graph(), text() if use_text else None)
-    assert set(out) == set(NUM_NODES)
-    for node_type, n in NUM_NODES.items():
-        assert out[node_type].shape == (n, 8)
-        assert torch.isfinite(out[node_type]).all()
-    model.get_embedding(graph(), text() if use_text else None)
-    users = torch.tensor([0, 3, 3])
-    assert model.score(users).shape == (3, NUM_NODES["item"])
-    assert model.recommend(users, k=4).shape == (3, 4)
+def rows(*items: list[int]) -> torch.Tensor:
+    out = torch.zeros(len(items), 6)
+    for r, seq in enumerate(items):
+        for age, item in enumerate(reversed(seq)):
+            out[r, item] += 0.9**age
+    return out
 
 
-def test_kg_changes_item_embeddings() -> None:
-    with_kg = make(True, False).eval()(graph())["item"]
-    without = make(False, False).eval()(graph())["item"]
-    assert not torch.allclose(with_kg, without)
-    # Users receive KG information only through items, after two layers: still differ.
-    assert with_kg.shape == without.shape
+def test_entity_graph_keeps_entities_with_two_items_and_skips_reverses() -> None:
+    graph = ItemEntityGraph.build(EDGES, TYPES, num_items=6)
+    assert graph.num_entities == 4  # 3 genres + director 0 (director 1 has one item)
+    assert graph.item.numel() == 6 + 2
+    assert set(graph.types) == {"genre", "director"}
+    per_item = torch.bincount(graph.item, minlength=6).float()
+    assert torch.allclose(graph.weight, per_item[graph.item].reciprocal())
 
 
-def test_missing_text_type_falls_back() -> None:
-    model = make(True, True)
-    out = model(graph(), {"item": text()["item"]})  # no user/genre features given
-    assert out["genre"].shape == (3, 8)
+@pytest.mark.parametrize("use_kg", [False, True])
+@pytest.mark.parametrize("text", [False, True])
+def test_logits_cover_the_catalogue(use_kg: bool, text: bool) -> None:
+    m = model(use_kg=use_kg, text_dim=5 if text else None)
+    x_dict = {"item": torch.randn(6, 5), "genre": torch.randn(3, 5)} if text else None
+    logits = m(rows([0, 1], [2], []), x_dict)
+    assert logits.shape == (3, 6)
+    assert torch.isfinite(logits).all()
+    assert logits[:2].abs().max() <= 1 / m.temperature + 1e-5  # cosine / temperature
+    assert torch.all(logits[2] == 0)  # no history, no preference
 
 
-def test_recommend_excludes_items() -> None:
-    model = make(True, True)
-    model.get_embedding(graph(), text())
-    users = torch.tensor([0, 4, 0, 2])
-    exclude = torch.tensor([[0, 0, 0, 4, 2], [0, 1, 2, 6, 3]])
-    top = model.recommend(users, k=4, exclude=exclude)
-    banned = {(0, 0), (0, 1), (0, 2), (4, 6), (2, 3)}
-    for row, user in enumerate(users.tolist()):
-        assert not any((user, item) in banned for item in top[row].tolist())
-        assert len(set(top[row].tolist())) == 4
-    mask = torch.zeros(4, NUM_NODES["item"], dtype=torch.bool)
-    mask[:, :3] = True
-    assert (model.recommend(users, k=4, exclude=mask) >= 3).all()
+def test_kg_aggregation_is_one_product_equal_to_the_per_edge_sum() -> None:
+    m = model()
+    graph = m.graph
+    entity = m.entity_emb.weight
+    expected = torch.zeros(6, 8)
+    for i, e, r, w in zip(graph.item, graph.entity, graph.relation, graph.weight, strict=True):
+        expected[i] += w * m.relation_emb[r] * entity[e]
+    assert torch.allclose(m._kg_messages({}), expected, atol=1e-6)
 
 
-def test_recommend_is_sorted_by_score() -> None:
-    model = make(False, False)
-    emb = model.get_embedding(graph())
-    users = torch.tensor([1, 2])
-    top = model.recommend(users, k=3)
-    scores = model.score(users, emb).gather(1, top)
-    assert (scores[:, :-1] >= scores[:, 1:]).all()
+def test_items_with_the_same_entities_get_the_same_message() -> None:
+    with_kg = model(use_kg=True)
+    without = KGRec(**{**with_kg.model_args, "use_kg": False})
+    without.load_state_dict(with_kg.state_dict())
+    message = with_kg.item_embeddings()[0] - without.item_embeddings()[0]
+    # items 4 and 5 both link only genre 2 (director 1 links one item: pruned)
+    assert torch.allclose(message[4], message[5], atol=1e-6)
+    assert not torch.allclose(message[2], message[4])  # genre 1 is another entity
+    assert not torch.allclose(message[0], message[1])  # item 0 also has director 0
 
 
-def test_gradients_reach_text_projection_and_ids() -> None:
-    model = make(True, True)
-    out = model(graph(), text())
-    (out["user"] @ out["item"].t()).sum().backward()
-    assert model.text_proj is not None and model.text_proj.weight.grad is not None
-    assert model.text_proj.weight.grad.abs().sum() > 0
-    assert model.id_emb["user"].weight.grad is not None
-    assert model.id_emb["item"].weight.grad.abs().sum() > 0
-    assert model.relation_emb.grad is not None and model.relation_emb.grad.abs().sum() > 0
+def test_history_view_follows_new_behaviour_and_weighs_recent_items_most() -> None:
+    m = model(use_kg=False)
+    items_in, _ = m.item_embeddings()
+    before = m.user_embedding(rows([0, 1]), items_in)
+    after = m.user_embedding(rows([0, 1, 4]), items_in)
+    assert not torch.allclose(before, after)  # a new interaction moves the user at once
+    latest_first = m.user_embedding(rows([0, 1]), items_in)
+    oldest_first = m.user_embedding(rows([1, 0]), items_in)
+    expected = F.normalize(0.9 * items_in[0] + items_in[1], dim=-1)
+    assert torch.allclose(latest_first[0], expected, atol=1e-6)
+    assert not torch.allclose(latest_first, oldest_first)
 
 
-def test_cache_cleared_when_training() -> None:
-    model = make(False, False)
-    model.get_embedding(graph())
-    model.train()
-    with pytest.raises(RuntimeError):
-        model.get_embedding()
+def test_gradients_reach_ids_text_entities_and_relations() -> None:
+    m = model(text_dim=5)
+    x_dict = {"item": torch.randn(6, 5), "genre": torch.randn(3, 5)}
+    m(rows([0, 1], [3]), x_dict).logsumexp(-1).sum().backward()
+    assert m.item_input.weight.grad is not None and m.item_input.weight.grad.abs().sum() > 0
+    assert m.item_output.weight.grad is not None and m.item_output.weight.grad.abs().sum() > 0
+    assert m.entity_emb.weight.grad is not None and m.entity_emb.weight.grad.abs().sum() > 0
+    assert m.relation_emb.grad is not None and m.relation_emb.grad.abs().sum() > 0
+    first = m.text_mlp[0] if m.text_mlp is not None else None
+    assert first is not None and first.weight.grad is not None and first.weight.grad.abs().sum() > 0
+
+
+def test_model_args_rebuild_the_same_scores() -> None:
+    m = model(text_dim=5)
+    x_dict = {"item": torch.randn(6, 5)}
+    copy = KGRec(**m.model_args)
+    copy.load_state_dict(m.state_dict())
+    copy.set_graph(m.graph)
+    history = rows([0, 1], [5, 2, 3])
+    assert torch.allclose(copy(history, x_dict), m(history, x_dict))
+
+
+def test_graph_of_another_size_is_refused() -> None:
+    m = model()
+    with pytest.raises(ValueError, match="entities"):
+        m.set_graph(ItemEntityGraph.build({GENRE: EDGES[GENRE]}, [GENRE], num_items=6))
 
 
 def test_prune_edge_types_keeps_interactions() -> None:
-    pruned = prune_edge_types(graph(), min_edges=3)
-    assert ("user", "interacts", "item") in pruned
-    assert ("item", "directed_by", "director") not in pruned
-    assert ("item", "has_genre", "genre") in pruned
-    model = KGRec(NUM_NODES, pruned.keys(), embedding_dim=8)
-    assert model(graph())["director"].abs().sum() > 0  # id embeddings still there
-
-
-def test_model_args_rebuild() -> None:
-    model = make(True, True)
-    clone = KGRec(**model.model_args)
-    assert clone.model_args == model.model_args
-    assert sum(p.numel() for p in clone.parameters()) == sum(p.numel() for p in model.parameters())
-
-
-def test_adjacency_cache_is_keyed_on_identity_not_address() -> None:
-    """New edges at the same memory address (a freed buffer reused) are never a cache hit."""
-    num_nodes = {"user": 3, "item": 4}
-    edge_type = ("user", "interacts", "item")
-    model = KGRec(num_nodes, [edge_type], embedding_dim=8, num_layers=1)
-    model.eval()
-    buffer = torch.tensor([[0, 1, 2], [0, 1, 2]])
-    with torch.no_grad():
-        before = model({edge_type: buffer})["user"].clone()
-        buffer.copy_(torch.tensor([[0, 1, 2], [3, 3, 3]]))  # same address, same shape
-        reused = buffer.view(2, 3)  # a different tensor object over that memory
-        assert reused.data_ptr() == buffer.data_ptr()
-        after = model({edge_type: reused})["user"]
-        fresh = KGRec(num_nodes, [edge_type], embedding_dim=8, num_layers=1)
-        fresh.load_state_dict(model.state_dict())
-        fresh.eval()
-        expected = fresh({edge_type: torch.tensor([[0, 1, 2], [3, 3, 3]])})["user"]
-    # every user now reaches only item 3: the embeddings must follow the new edges
-    assert not torch.allclose(before[0], after[0])
-    assert torch.allclose(after, expected)
+    edges = {
+        ("user", "interacts", "item"): torch.zeros(2, 1, dtype=torch.long),
+        GENRE: torch.zeros(2, 5, dtype=torch.long),
+        DIRECTOR: torch.zeros(2, 50, dtype=torch.long),
+    }
+    kept = prune_edge_types(edges, min_edges=20)
+    assert set(kept) == {("user", "interacts", "item"), DIRECTOR}

@@ -1,0 +1,271 @@
+"""The served score in numpy: the trained hybrid, recomputed from a user's history.
+
+kgrec's scorer (:class:`kgrec.nn.hybrid.Hybrid`) reads nothing of a user but their history:
+items ``h`` with ages ``a_h`` (``0`` = latest). With the teacher's members ``m`` (item-item
+matrices ``W_m [I, I]``, input decays ``g_m``, weights ``w_m``) and the GNN (input item
+embeddings ``E_in [I, d]``, normalised output embeddings over the temperature ``E_out [I, d]``,
+decay ``g``, weight ``alpha``)::
+
+    s_m(i)   = sum_h g_m ** a_h * W_m[h, i]
+    s_gnn(i) = norm(sum_h g ** a_h * E_in[h]) . E_out[i]
+    score(i) = sum_m w_m * z(s_m)(i) + alpha * z(s_gnn)(i)
+
+where ``z`` standardises over the trained items (mean ``mu``, sample std ``sigma``). Every
+term is linear in the history, so the score is *exactly* a per-user constant plus a sum of
+per-history-item contributions::
+
+    score(i) = c + sum_h contribution(h, i)
+    contribution(h, i) = sum_m w_m / sigma_m * g_m ** a_h * W_m[h, i]
+                         + alpha / sigma_gnn * g ** a_h * (E_in[h] . E_out[i]) / |sum_h' ...|
+
+which is what explanations report (:meth:`HybridScorer.contributions`): the share of a
+recommendation each item of the user's past carries in the very score that ranked it.
+Because the score is recomputed from the history, a recorded interaction changes the next
+recommendation at once (it enters with age ``0``), without retraining.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kgrec.errors import KgrecError
+
+_EPS = 1e-8
+
+
+@dataclass(frozen=True)
+class ItemItemPart:
+    """One teacher member: CSR ``W [I, I]`` (row ``h``: what history item ``h`` scores)."""
+
+    name: str
+    indptr: np.ndarray  # [I + 1]
+    indices: np.ndarray  # [nnz]
+    data: np.ndarray  # [nnz] float32
+    decay: float
+    weight: float
+
+    @property
+    def num_items(self) -> int:
+        return int(self.indptr.shape[0] - 1)
+
+    def raw(self, items: np.ndarray, ages: np.ndarray) -> np.ndarray:
+        """``s_m [I]`` of a history (``items [n]``, ``ages [n]``)."""
+        cols, vals = self._rows(items, ages)
+        return np.bincount(cols, weights=vals, minlength=self.num_items)
+
+    def pairwise(self, items: np.ndarray, ages: np.ndarray, target: int) -> np.ndarray:
+        """``g ** a_h * W[h, target]`` for each history item ``[n]``."""
+        out = np.zeros(items.shape[0])
+        if target >= self.num_items:
+            return out
+        for k, (h, a) in enumerate(zip(items.tolist(), ages.tolist(), strict=True)):
+            if h >= self.num_items:
+                continue
+            lo, hi = int(self.indptr[h]), int(self.indptr[h + 1])
+            row = self.indices[lo:hi]
+            hit = np.flatnonzero(row == target)
+            if hit.size:
+                out[k] = self.decay**a * float(self.data[lo + int(hit[0])])
+        return out
+
+    def _rows(self, items: np.ndarray, ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        keep = items < self.num_items
+        items, ages = items[keep], ages[keep]
+        starts, ends = self.indptr[items], self.indptr[items + 1]
+        lengths = ends - starts
+        if not int(lengths.sum()):
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        owner = np.repeat(np.arange(items.shape[0]), lengths)
+        offset = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        position = starts[owner] + offset
+        scale = self.decay ** ages[owner].astype(np.float64)
+        return self.indices[position], self.data[position].astype(np.float64) * scale
+
+
+@dataclass(frozen=True)
+class EmbeddingPart:
+    """The GNN: ``E_in [I, d]``, ``E_out [I, d]`` (normalised, over the temperature)."""
+
+    item_input: np.ndarray
+    item_output: np.ndarray
+    decay: float
+    weight: float
+
+    def user_vector(self, items: np.ndarray, ages: np.ndarray) -> tuple[np.ndarray, float]:
+        """``(sum_h g ** a_h E_in[h] [d], its norm)``."""
+        known = items < self.item_input.shape[0]
+        scale = self.decay ** ages[known].astype(np.float64)
+        vector = scale @ np.asarray(self.item_input[items[known]], dtype=np.float64)
+        return vector, max(float(np.linalg.norm(vector)), 1e-12)
+
+    def raw(self, items: np.ndarray, ages: np.ndarray) -> np.ndarray:
+        """``s_gnn [I]`` (items added after training included)."""
+        vector, norm = self.user_vector(items, ages)
+        return np.asarray(self.item_output, dtype=np.float64) @ (vector / norm)
+
+    def pairwise(self, items: np.ndarray, ages: np.ndarray, target: int) -> np.ndarray:
+        """``g ** a_h (E_in[h] . E_out[target]) / |sum|`` per history item ``[n]``."""
+        _, norm = self.user_vector(items, ages)
+        out = np.zeros(items.shape[0])
+        known = items < self.item_input.shape[0]
+        e_in = np.asarray(self.item_input[items[known]], dtype=np.float64)
+        e_out = np.asarray(self.item_output[target], dtype=np.float64)
+        out[known] = self.decay ** ages[known].astype(np.float64) * (e_in @ e_out) / norm
+        return out
+
+
+@dataclass(frozen=True)
+class Contributions:
+    """``score(target) = constant + sum(per_item)`` for one user and one target item.
+
+    Attributes:
+        items: The history items ``[n]`` (indices).
+        per_item: Each one's contribution ``[n]``.
+        by_part: ``{part name: [n]}``, the same split by teacher member and ``gnn``.
+        constant: The per-user constant ``c``.
+        score: The target's score (``constant + per_item.sum()``).
+    """
+
+    items: np.ndarray
+    per_item: np.ndarray
+    by_part: dict[str, np.ndarray]
+    constant: float
+    score: float
+
+
+@dataclass(frozen=True)
+class HybridScorer:
+    """The served score of :mod:`kgrec.serve.scorer` over ``num_items`` (trained + added).
+
+    Attributes:
+        teacher: The teacher's members with non-zero weight.
+        gnn: The GNN part (``None`` when the teacher is served alone).
+        num_items: Scored items (trained, then items placed after training).
+        num_trained_items: Items the teacher and the standardisation know.
+        standardize: Whether parts are z-scored (false for a GNN served alone, whose
+            score is then its raw cosine over the temperature).
+    """
+
+    teacher: tuple[ItemItemPart, ...]
+    gnn: EmbeddingPart | None
+    num_items: int
+    num_trained_items: int
+    standardize: bool = True
+
+    def _parts(self) -> list[tuple[str, ItemItemPart | EmbeddingPart]]:
+        parts: list[tuple[str, ItemItemPart | EmbeddingPart]] = [(p.name, p) for p in self.teacher]
+        if self.gnn is not None:
+            parts.append(("gnn", self.gnn))
+        return parts
+
+    def _stats(self, raw: np.ndarray) -> tuple[float, float]:
+        if not self.standardize:
+            return 0.0, 1.0
+        trained = raw[: self.num_trained_items]
+        std = float(trained.std(ddof=1)) if trained.size > 1 else 0.0
+        if std <= _EPS:
+            return float(trained.mean()) if trained.size else 0.0, np.inf
+        return float(trained.mean()), std
+
+    def _raw(self, part: ItemItemPart | EmbeddingPart, items: np.ndarray, ages: np.ndarray):
+        raw = part.raw(items, ages)
+        if raw.shape[0] < self.num_items:
+            raw = np.concatenate([raw, np.zeros(self.num_items - raw.shape[0])])
+        return raw
+
+    def score(self, items: np.ndarray, ages: np.ndarray) -> np.ndarray:
+        """Scores ``[num_items]`` (float64) of a history ``items [n]``, ``ages [n]``."""
+        items, ages = np.asarray(items, dtype=np.int64), np.asarray(ages, dtype=np.int64)
+        total = np.zeros(self.num_items)
+        if not items.size:
+            return total
+        for _, part in self._parts():
+            raw = self._raw(part, items, ages)
+            mean, std = self._stats(raw)
+            if np.isfinite(std):
+                total += part.weight * (raw - mean) / std
+        return total
+
+    def contributions(self, items: np.ndarray, ages: np.ndarray, target: int) -> Contributions:
+        """The exact split of ``score(target)`` over the history items (module docstring)."""
+        items, ages = np.asarray(items, dtype=np.int64), np.asarray(ages, dtype=np.int64)
+        per_item = np.zeros(items.shape[0])
+        by_part: dict[str, np.ndarray] = {}
+        constant = 0.0
+        for name, part in self._parts():
+            raw = self._raw(part, items, ages)
+            mean, std = self._stats(raw)
+            if not np.isfinite(std) or not items.size:
+                continue
+            share = part.weight / std * part.pairwise(items, ages, target)
+            by_part[name] = share
+            per_item += share
+            constant -= part.weight * mean / std
+        return Contributions(items, per_item, by_part, constant, float(constant + per_item.sum()))
+
+
+_SCORER_META = "scorer.json"
+
+
+def save_scorer(scorer: HybridScorer, folder: str | Path) -> None:
+    """Write ``scorer`` as ``.npy`` arrays and a JSON description into ``folder`` (new)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True)
+    members = []
+    for k, part in enumerate(scorer.teacher):
+        for name in ("indptr", "indices", "data"):
+            np.save(folder / f"teacher{k}_{name}.npy", getattr(part, name))
+        members.append({"name": part.name, "decay": part.decay, "weight": part.weight})
+    gnn = None
+    if scorer.gnn is not None:
+        np.save(folder / "item_input.npy", scorer.gnn.item_input.astype(np.float32))
+        np.save(folder / "item_output.npy", scorer.gnn.item_output.astype(np.float32))
+        gnn = {"decay": scorer.gnn.decay, "weight": scorer.gnn.weight}
+    meta = {
+        "teacher": members,
+        "gnn": gnn,
+        "num_items": scorer.num_items,
+        "num_trained_items": scorer.num_trained_items,
+        "standardize": scorer.standardize,
+    }
+    (folder / _SCORER_META).write_text(json.dumps(meta), encoding="utf-8")
+
+
+def load_scorer(folder: str | Path) -> HybridScorer:
+    """Read what :func:`save_scorer` wrote (arrays memory-mapped)."""
+    folder = Path(folder)
+    try:
+        meta = json.loads((folder / _SCORER_META).read_text(encoding="utf-8"))
+        teacher = tuple(
+            ItemItemPart(
+                name=str(m["name"]),
+                decay=float(m["decay"]),
+                weight=float(m["weight"]),
+                **{
+                    name: np.load(folder / f"teacher{k}_{name}.npy", mmap_mode="r")
+                    for name in ("indptr", "indices", "data")
+                },
+            )
+            for k, m in enumerate(meta["teacher"])
+        )
+        gnn = None
+        if meta["gnn"] is not None:
+            gnn = EmbeddingPart(
+                item_input=np.load(folder / "item_input.npy", mmap_mode="r"),
+                item_output=np.load(folder / "item_output.npy", mmap_mode="r"),
+                decay=float(meta["gnn"]["decay"]),
+                weight=float(meta["gnn"]["weight"]),
+            )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise KgrecError(f"{folder}: unreadable scorer ({exc}); re-export the bundle") from exc
+    return HybridScorer(
+        teacher,
+        gnn,
+        int(meta["num_items"]),
+        int(meta["num_trained_items"]),
+        bool(meta["standardize"]),
+    )
