@@ -100,7 +100,8 @@ def test_bad_input_exits_2_names_the_place_and_changes_nothing(tmp_path: Path) -
     assert result.exit_code == 2
     assert "interactions.csv:3 [item_id]: unknown item id" in result.output
     assert tree_digest(artifacts) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "bad", "good"]
+    # no temporaries left behind (the writer lock file stays, empty of any holder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.lock", "a", "bad", "good"]
 
 
 def test_bad_config_value_is_a_clear_error(tmp_path: Path) -> None:

@@ -48,12 +48,22 @@ CheckpointOption = typer.Option(
 )
 
 
-def load_cli_config(path: Path | None, overrides: dict[str, Any]) -> Config:
+def load_cli_config(
+    path: Path | None, overrides: dict[str, Any], *, recover: bool = True
+) -> Config:
+    """The config of a command; with ``recover``, a build-graph swap that a killed run left
+    half done in its artifact folder is finished or rolled back first (:mod:`kgrec.swap`)."""
     from kgrec.config import load_config
 
     if path is None and Path("configs/demo.yaml").exists():
         path = Path("configs/demo.yaml")
-    return load_config(path, overrides)
+    config = load_config(path, overrides)
+    if recover:
+        from kgrec.swap import recover_interrupted
+
+        for note in recover_interrupted(config.artifacts_dir, config.store):
+            typer.secho(f"note: {note}", err=True)
+    return config
 
 
 def print_result(result: QueryResult, fmt: str) -> None:

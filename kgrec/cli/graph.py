@@ -34,6 +34,9 @@ def build_graph_command(
         False, "--no-db", help="Write the artifacts only, skip the database."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Queue behind another build of the same folder or graph."
+    ),
 ) -> None:
     """Validate a dataset, then load it into the graph database and a PyG HeteroData.
 
@@ -41,6 +44,11 @@ def build_graph_command(
     (errors name file, line and field; nothing is written when it fails), splits the
     interactions, writes the artifacts (graph.pt, id_maps.parquet, tables/) and loads the
     graph database. Re-running gives the same graph.
+
+    One build at a time per artifact folder and per database graph: a second one fails at
+    once naming the first (pid, command, since), or waits for it with --wait. The database
+    and the artifacts are swapped together; a build killed at any point is finished or
+    rolled back by the next kgrec command. Served records written during a rebuild are kept.
 
     Examples:
 
@@ -50,8 +58,10 @@ def build_graph_command(
       --kg ../shared/datasets/ml-100k-kg --artifacts artifacts/ml-100k
 
       kgrec build-graph -c configs/ml-latest-small.yaml --no-db --json
+
+      kgrec build-graph --wait   # after the build that is running now
     """
-    from kgrec.build import build_graph
+    from kgrec.locks import writer_locks
     from kgrec.progress import Reporter, RichReporter
 
     overrides: dict[str, Any] = {
@@ -65,7 +75,18 @@ def build_graph_command(
     }
     config = load_cli_config(config_path, overrides)
     reporter = Reporter() if as_json else RichReporter()
-    report = build_graph(config, reporter)
+    with writer_locks(  # taken before the heavy imports, so a second build fails at once
+        config.artifacts_dir,
+        config.state_path if config.store.enabled else None,
+        config.store.graph,
+        wait=wait,
+        on_wait=lambda holder: typer.secho(
+            f"note: waiting for {holder or 'another process'} to finish", err=True
+        ),
+    ):
+        from kgrec.build import build_graph
+
+        report = build_graph(config, reporter, wait=wait)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
         return
@@ -106,7 +127,7 @@ def _print_build_report(report: Any) -> None:
 def _server(config_path: Path | None) -> Any:
     from kgrec.store.server import FalkorDBServer
 
-    config = load_cli_config(config_path, {})
+    config = load_cli_config(config_path, {}, recover=False)
     return FalkorDBServer(config.state_path, port=config.store.port)
 
 
@@ -231,12 +252,20 @@ def cypher_run(
     ),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
     write: bool = typer.Option(False, "--write", help="Allow the query to modify the graph."),
+    timeout: float | None = typer.Option(
+        None,
+        "--timeout",
+        help="Seconds a read may run before the server aborts it "
+        "(default: store.query_timeout, 30).",
+    ),
     config_path: Path | None = ConfigOption,
 ) -> None:
     """Run a Cypher query (read-only unless --write) and print its rows.
 
     Values are passed as parameters ($name in the query), never pasted into the text. Library
     queries check their parameters (missing, unknown, wrong type) before anything is sent.
+    A read that runs longer than --timeout is aborted by the server itself, so a runaway
+    query never keeps the database busy after its client gave up.
 
     Examples:
 
@@ -247,6 +276,8 @@ def cypher_run(
       kgrec cypher run 'MATCH (i:Item) RETURN i.id AS id, i.title AS title LIMIT 5'
 
       kgrec cypher run my_query.cypher -p user=u0001 -f csv
+
+      kgrec cypher run paths_between -p a=u0001 -p b=i0042 --timeout 120
     """
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
@@ -254,12 +285,12 @@ def cypher_run(
 
     resolved = resolve_query(query)
     params = bind_params(resolved, _parse_params(param))
-    config = load_cli_config(config_path, {})
+    config = load_cli_config(config_path, {"store.query_timeout": timeout})
     from kgrec.store.factory import open_store
 
     store = open_store(config.store, config.state_path)
     try:
-        result = store.query(resolved.text, params, write=write)
+        result = store.query(resolved.text, params, write=write, timeout=config.store.query_timeout)
     finally:
         store.close()
     print_result(result, fmt)

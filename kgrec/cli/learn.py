@@ -15,6 +15,8 @@ from kgrec.cli.common import (
     friendly_errors,
     load_cli_config,
 )
+from kgrec.cli.runs import artifact_digest, finish_run, prepare_run
+from kgrec.faults import fault_point
 
 MODEL_DIR = "model"
 """Default checkpoint folder inside the artifacts folder."""
@@ -84,13 +86,27 @@ def train_command(
     no_text: bool = typer.Option(False, "--no-text", help="Random init instead of text."),
     no_kg: bool = typer.Option(False, "--no-kg", help="Ignore the knowledge-graph edges."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from <out>/last.pt."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted run (<out>/.training), else the last one (<out>/last.pt).",
+    ),
+    promote_when: str = typer.Option(
+        "better",
+        "--promote",
+        help="better: replace <out>/model.pt only when this run beats it on validation "
+        "ndcg@20 (else keep the run in <out>/candidate); always: replace it anyway.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train the GNN (BPR + knowledge distillation), keeping the best validation checkpoint.
 
-    Early stopping on validation NDCG@20; the best model goes to <out>/model.pt (loadable with
-    torch.load(weights_only=True)), one JSON line per epoch to <out>/train_log.jsonl.
+    Early stopping on validation NDCG@20. The run trains in <out>/.training/, so the model
+    that recommend serves (<out>/model.pt) is never a half-trained one, even when training is
+    killed (continue it with --resume). At the end the run's best model replaces
+    <out>/model.pt only if it beats it on validation NDCG@20; otherwise it is kept in
+    <out>/candidate/ and the output says which model is served. The best model loads with
+    torch.load(weights_only=True); one JSON line per epoch goes to <out>/train_log.jsonl.
 
     Examples:
 
@@ -101,10 +117,18 @@ def train_command(
       kgrec train --dim 256 --layers 3 --out artifacts/demo/teacher
 
       kgrec train --dim 32 --teacher artifacts/demo/teacher/model.pt --out artifacts/demo/student
+
+      kgrec train --resume              # after an interrupted run
+
+      kgrec train --dim 32 --promote always   # serve this run even if it is worse
     """
     from kgrec.build import load_artifact
+    from kgrec.errors import KgrecError
     from kgrec.progress import Reporter, RichReporter
     from kgrec.train.trainer import train
+
+    if promote_when not in ("better", "always"):
+        raise KgrecError(f"--promote must be better or always, got {promote_when!r}")
 
     config = load_cli_config(
         config_path,
@@ -123,19 +147,26 @@ def train_command(
     )
     reporter = Reporter() if as_json else RichReporter()
     artifact = load_artifact(config.artifacts_dir)
+    trained_on = artifact_digest(config.artifacts_dir)
     x_dict = _features(config, reporter)
     target = out or config.artifacts_dir / MODEL_DIR
+    run = prepare_run(target, config, resume, reporter)
     result = train(
         artifact,
         x_dict,
         config.model,
         config.train,
         reporter=reporter,
-        out=target,
-        resume=target if resume else None,
+        out=run.folder,
+        resume=run.resume_from,
     )
+    fault_point("trained")
+    promotion = finish_run(run.folder, target, config, trained_on, always=promote_when == "always")
     summary = {
-        "checkpoint": str(result.checkpoint),
+        "checkpoint": str(promotion.served if promotion.promoted else promotion.kept),
+        "promoted": promotion.promoted,
+        "served_model": str(promotion.served),
+        "promotion": promotion.reason,
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "stopped_early": result.stopped_early,

@@ -13,13 +13,15 @@ file                     content
 ``users.json``           external user ids in index order
 ``items.json``           ``{"ids": [...], "titles": [...]}`` in index order
 ``meta.json``            ``model_id`` (sha256 of the checkpoint's bytes, 16 hex digits),
-                         ``created`` (ISO-8601 UTC), sizes, and the checkpoint's and
-                         artifact's file stamps used to tell when the bundle is stale
+                         ``created`` (ISO-8601 UTC), sizes, the checkpoint's and
+                         artifact's file stamps used to tell when the bundle is stale, and
+                         ``files``: the sha256 and size of every other file
 =======================  ==================================================================
 
 :func:`load_bundle` uses only numpy and json (arrays are memory-mapped), so serving starts
-without torch or pandas. :func:`open_bundle` re-exports first when the bundle is missing or
-stale (that path imports torch).
+without torch or pandas; it verifies every file against ``meta.json`` (a damaged file is a
+:class:`~kgrec.files.DamagedFileError`). :func:`open_bundle` re-exports first when the
+bundle is missing, stale or damaged (that path imports torch).
 """
 
 from __future__ import annotations
@@ -35,13 +37,21 @@ from typing import Any
 import numpy as np
 
 from kgrec.errors import KgrecError
-from kgrec.files import staging_dir, swap_dir
+from kgrec.files import (
+    DamagedFileError,
+    checksums,
+    remove_stale,
+    staging_dir,
+    swap_dir,
+    verify_checksums,
+)
 from kgrec.serve.new_items import added_stamp, place_added
 
 FORMAT = 1
 SERVING_DIR = "serving"
 ARRAYS = ("user_embedding", "item_embedding", "seen_indptr", "seen_indices")
-FILES = (*(f"{name}.npy" for name in ARRAYS), "users.json", "items.json", "meta.json")
+DATA_FILES = (*(f"{name}.npy" for name in ARRAYS), "users.json", "items.json")
+FILES = (*DATA_FILES, "meta.json")
 MODEL_ID_LENGTH = 16
 
 
@@ -198,6 +208,7 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
         titles = titles + [str(r["title"]) for r in added.records]
 
     target = serving_dir(checkpoint)
+    remove_stale(target.parent)
     staging = staging_dir(target)
     try:
         np.save(staging / "user_embedding.npy", user_emb.float().numpy().astype(np.float32))
@@ -221,6 +232,7 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
             "added_stamp": added_stamp(artifacts_dir),
             "dim": int(user_emb.shape[1]),
             "num_seen": int(cols.size),
+            "files": checksums(staging, list(DATA_FILES)),
         }
         _write_json(staging / "meta.json", meta)
         swap_dir(staging, target)
@@ -240,19 +252,32 @@ def _write_json(path: Path, value: Any) -> None:
     path.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
 
 
+def _rebuild(folder: Path) -> str:
+    return f"kgrec recommend (it re-exports {folder} from the checkpoint)"
+
+
 def load_bundle(folder: Path | str) -> Bundle:
-    """Read a bundle written by :func:`export_bundle` (numpy + json only, memory-mapped)."""
+    """Read a bundle written by :func:`export_bundle` (numpy + json only, memory-mapped).
+
+    Raises:
+        DamagedFileError: a file does not match the sha256 in ``meta.json``.
+    """
     folder = Path(folder)
     missing = [name for name in FILES if not (folder / name).exists()]
     if missing:
         raise KgrecError(f"{folder} is not a complete serving bundle (missing {missing})")
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DamagedFileError(folder / "meta.json", "not JSON", _rebuild(folder)) from exc
+    if isinstance(meta, dict) and isinstance(meta.get("files"), dict):
+        verify_checksums(folder, meta["files"], _rebuild(folder))
+    try:
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
         users = json.loads((folder / "users.json").read_text(encoding="utf-8"))
         items = json.loads((folder / "items.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise KgrecError(f"{folder}: unreadable serving bundle ({exc})") from exc
+        raise DamagedFileError(folder, f"unreadable: {exc}", _rebuild(folder)) from exc
     bundle = Bundle(
         user_embedding=arrays["user_embedding"],
         item_embedding=arrays["item_embedding"],
@@ -269,16 +294,21 @@ def load_bundle(folder: Path | str) -> Bundle:
         or bundle.item_embedding.shape[0] != len(bundle.item_ids)
         or bundle.seen_indptr.shape[0] != len(bundle.user_ids) + 1
     ):
-        raise KgrecError(f"{folder}: inconsistent serving bundle (re-export it)")
+        raise DamagedFileError(folder, "its arrays disagree in size", _rebuild(folder))
     return bundle
 
 
-def open_bundle(checkpoint: Path | str, artifacts_dir: Path | str | None = None) -> Bundle:
-    """The bundle of ``checkpoint``, exported first when missing or stale.
+def open_bundle(
+    checkpoint: Path | str,
+    artifacts_dir: Path | str | None = None,
+    notes: list[str] | None = None,
+) -> Bundle:
+    """The bundle of ``checkpoint``, exported first when missing, stale or damaged.
 
     Args:
         checkpoint: A ``model.pt`` written by ``kgrec train``.
         artifacts_dir: Its artifact folder; default: the one recorded in an existing bundle.
+        notes: Receives a line when a damaged bundle was re-exported.
     """
     checkpoint = Path(checkpoint)
     folder = serving_dir(checkpoint)
@@ -294,4 +324,12 @@ def open_bundle(checkpoint: Path | str, artifacts_dir: Path | str | None = None)
         if artifacts is None:
             raise KgrecError(f"no serving bundle for {checkpoint}: give the artifact folder")
         export_bundle(checkpoint, artifacts)
-    return load_bundle(folder)
+    try:
+        return load_bundle(folder)
+    except DamagedFileError as exc:
+        if artifacts is None:
+            raise
+        if notes is not None:
+            notes.append(f"{exc.path} was damaged: re-exported the bundle from {checkpoint}")
+        export_bundle(checkpoint, artifacts)
+        return load_bundle(folder)

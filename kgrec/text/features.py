@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from kgrec.config import FeatureConfig
 from kgrec.errors import KgrecError
-from kgrec.files import save_torch
+from kgrec.files import load_torch, save_torch
 from kgrec.progress import Reporter
 
 if TYPE_CHECKING:
@@ -280,7 +280,6 @@ def load_features(artifacts_dir: Path | str) -> tuple[dict[str, Tensor], dict[st
         KgrecError: When the file is missing or unreadable, or stale: its node types, counts
             or ids no longer match the artifact's id maps (``build-graph`` ran again since).
     """
-    import torch
 
     from kgrec.data.hetero import ID_MAP_FILE
     from kgrec.data.mapping import IdMap
@@ -289,12 +288,12 @@ def load_features(artifacts_dir: Path | str) -> tuple[dict[str, Tensor], dict[st
     path = features_path(folder)
     if not path.exists():
         raise KgrecError(f"no text features in {folder}: run `kgrec embed` first")
+    payload = load_torch(path, "kgrec embed", map_location="cpu")  # checksum verified
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
         x_dict: dict[str, Tensor] = dict(payload["x_dict"])
         num_nodes: dict[str, int] = dict(payload["num_nodes"])
-    except Exception as exc:
-        raise KgrecError(f"{path} is unreadable ({exc}): run `kgrec embed` again") from exc
+    except (KeyError, TypeError) as exc:
+        raise KgrecError(f"{path} is not a features file ({exc}): run `kgrec embed` again") from exc
     if not (folder / ID_MAP_FILE).exists():
         raise KgrecError(f"no graph artifact in {folder}: run `kgrec build-graph` first")
     ids = IdMap.load(folder / ID_MAP_FILE).ids
