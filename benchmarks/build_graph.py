@@ -11,6 +11,11 @@ Usage::
 
     python benchmarks/build_graph.py --dataset ml-100k
     python benchmarks/build_graph.py --dataset synthetic --interactions 1000000
+    python benchmarks/build_graph.py --dataset synthetic --runs 3 --appendonly both
+
+``--appendonly both`` alternates runs with the server's append-only log on (kgrec's default)
+and off (a server pre-started with ``FalkorDBServer(appendonly=False)``), each run in a fresh
+``KGREC_HOME``, to measure what durability costs; ``on``/``off`` run only one kind.
 
 Prints one Markdown table row per run; paste them into ``docs/benchmarks.md``.
 """
@@ -22,6 +27,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -140,11 +146,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--appendonly", choices=["on", "off", "both"], default="on")
     opts = parser.parse_args()
+    kinds = ["on", "off"] if opts.appendonly == "both" else [opts.appendonly]
 
     with tempfile.TemporaryDirectory(prefix="kgrec-bench-") as tmp:
         tmp_path = Path(tmp)
         env = {**os.environ, "KGREC_HOME": str(tmp_path / "home")}
+        homes: list[Path] = []
         if opts.dataset == "ml-100k":
             if not (SHARED / "ml-100k").exists():
                 sys.exit(f"{SHARED / 'ml-100k'} not found")
@@ -164,11 +173,20 @@ def main() -> None:
             args += ["--batch-size", str(opts.batch_size)]
         try:
             print(
-                "| data | run | wall s | peak RSS kgrec MiB | peak RSS server MiB | "
-                "DB rows | DB s | DB rows/s | counts match |"
+                "| data | run | append-only log | wall s | peak RSS kgrec MiB | "
+                "peak RSS server MiB | DB rows | DB s | DB rows/s | counts match |"
             )
-            print("|---|---|---:|---:|---:|---:|---:|---:|---|")
-            for run in range(1, opts.runs + 1):
+            print("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+            for run, kind in ((r, k) for r in range(1, opts.runs + 1) for k in kinds):
+                if len(kinds) > 1:  # a fresh server per run, so runs compare
+                    home = tmp_path / f"home-{run}-{kind}"
+                    homes.append(home)
+                    env = {**os.environ, "KGREC_HOME": str(home)}
+                    shutil.rmtree(tmp_path / "artifacts", ignore_errors=True)
+                if kind == "off":
+                    from kgrec.store.server import FalkorDBServer
+
+                    FalkorDBServer(env["KGREC_HOME"], appendonly=False).start()
                 report, wall, rss = run_build(args, env)
                 expected = report["expected_store_counts"]
                 got = report["store_counts"]
@@ -177,13 +195,19 @@ def main() -> None:
                 server_rss = server_peak_rss_mb(env)
                 match = expected == got and report["input_counts"] == report["graph_counts"]
                 print(
-                    f"| {label} | {run} | {wall:.1f} | {rss:.0f} | "
+                    f"| {label} | {run} | {kind} | {wall:.1f} | {rss:.0f} | "
                     f"{server_rss or float('nan'):.0f} | {rows:,} | {db_s:.1f} | "
                     f"{rows / db_s:,.0f} | {'yes' if match else 'NO'} |"
                 )
-                print(json.dumps(report["seconds"]), file=sys.stderr)
+                print(json.dumps(report["seconds"]), file=sys.stderr, flush=True)
+                if len(kinds) > 1:
+                    stop = [sys.executable, "-m", "kgrec", "db", "stop"]
+                    subprocess.run(stop, env=env, check=False, capture_output=True)
         finally:
-            subprocess.run([sys.executable, "-m", "kgrec", "db", "stop"], env=env, check=False)
+            for home in [*homes, tmp_path / "home"]:
+                stop_env = {**os.environ, "KGREC_HOME": str(home)}
+                stop = [sys.executable, "-m", "kgrec", "db", "stop"]
+                subprocess.run(stop, env=stop_env, check=False, capture_output=True)
     print(f"\nhardware: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
 
 

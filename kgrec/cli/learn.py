@@ -161,7 +161,7 @@ def train_command(
         resume=run.resume_from,
     )
     fault_point("trained")
-    promotion = finish_run(run.folder, target, config, trained_on, always=promote_when == "always")
+    promotion = finish_run(run, target, config, trained_on, always=promote_when == "always")
     summary = {
         "checkpoint": str(promotion.served if promotion.promoted else promotion.kept),
         "promoted": promotion.promoted,

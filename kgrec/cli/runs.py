@@ -80,17 +80,20 @@ def artifact_digest(artifacts_dir: Path) -> str | None:
 
 
 def finish_run(
-    folder: Path, target: Path, config: Config, trained_on: str | None, *, always: bool
+    run: Run, target: Path, config: Config, trained_on: str | None, *, always: bool
 ) -> Promotion:
-    """Promote the finished run in ``folder`` into ``target`` (under the artifact lock)."""
+    """Promote the finished ``run`` into ``target`` (under the artifact lock)."""
     from kgrec.locks import artifact_lock
     from kgrec.train.checkpoint import MODEL_FILE, promote
 
+    folder = run.folder
     if not (folder / MODEL_FILE).exists():
-        raise KgrecError(
-            f"training evaluated no epoch, so it wrote no model into {folder} "
-            "(train.epochs must be at least 1)"
-        )
+        if run.resume_from is not None:
+            raise KgrecError(
+                f"nothing was left to train: the run in {run.resume_from.parent} had already "
+                f"run train.epochs ({config.train.epochs}) epochs; resume with a larger --epochs"
+            )
+        raise KgrecError(f"training evaluated no epoch, so it wrote no model into {folder}")
     lock = artifact_lock(config.artifacts_dir)
     lock.acquire(wait=True)
     try:

@@ -30,7 +30,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from kgrec.errors import StoreError
 from kgrec.files import make_private, private_dir, write_private
 
 HOST = "127.0.0.1"
+OFF_ON_PURPOSE = "# appendonly off on purpose: FalkorDBServer(appendonly=False), a benchmark"
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 60.0
 
@@ -109,8 +110,8 @@ class FalkorDBServer:
                         f"the embedded database already runs on port {running.port}, not "
                         f"{self.port}; stop it first: kgrec db stop"
                     )
-                if self.appendonly:
-                    _ensure_appendonly(running.port, self.password())
+                if self.appendonly and OFF_ON_PURPOSE not in self._conf_text():
+                    _ensure_appendonly(running.port, self.password())  # an older kgrec's
                 return running
             return self._launch()
 
@@ -207,8 +208,9 @@ class FalkorDBServer:
         pid = _server_pid(port, self.password(), self.data_dir)
         if pid is None:
             return None
-        self._write_info(pid, port)
-        self.notes.append(f"found the running server (pid {pid}) and rewrote {self.info_file.name}")
+        self.notes.append(f"found the running server (pid {pid}) on port {port}")
+        with suppress(OSError):  # e.g. a folder in its place: finding it again costs little
+            self._write_info(pid, port)
         return self._info(pid, port)
 
     def _choose_port(self) -> int:
@@ -226,10 +228,16 @@ class FalkorDBServer:
             sock.bind((HOST, 0))
             return int(sock.getsockname()[1])
 
+    def _conf_text(self) -> str:
+        try:
+            return self.conf_file.read_text(encoding="utf-8")
+        except OSError:
+            return ""
+
     def _previous_port(self) -> int | None:
         if not self.conf_file.exists():
             return None
-        for line in self.conf_file.read_text(encoding="utf-8").splitlines():
+        for line in self._conf_text().splitlines():
             if line.startswith("port "):
                 return int(line.split()[1])
         return None
@@ -249,6 +257,8 @@ class FalkorDBServer:
             'appenddirname "appendonlydir"',
             'logfile ""',
         ]
+        if not self.appendonly:
+            lines.append(OFF_ON_PURPOSE)
         write_private(self.conf_file, "\n".join(lines) + "\n")
 
     def _read_info(self) -> tuple[int, int] | None:
@@ -258,8 +268,11 @@ class FalkorDBServer:
             data = json.loads(self.info_file.read_text(encoding="utf-8"))
             return int(data["pid"]), int(data["port"])
         except (OSError, ValueError, KeyError, TypeError):
-            self.info_file.unlink(missing_ok=True)
-            self.notes.append(f"removed an unreadable {self.info_file.name}")
+            try:
+                self.info_file.unlink(missing_ok=True)
+                self.notes.append(f"removed an unreadable {self.info_file.name}")
+            except OSError as exc:
+                self.notes.append(f"{self.info_file} is unreadable ({exc.strerror}): remove it")
             return None
 
     def _write_info(self, pid: int, port: int) -> None:

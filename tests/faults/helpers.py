@@ -48,16 +48,23 @@ def run_kgrec(
     )
 
 
-def start_kgrec(home: Path, *args: str, **extra: str) -> subprocess.Popen[str]:
-    """Start ``kgrec args`` in the background."""
-    return subprocess.Popen(
-        kgrec_cmd(*args),
-        env=env_for(home, **extra),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
+def start_kgrec(
+    home: Path, *args: str, log: Path | None = None, **extra: str
+) -> subprocess.Popen[str]:
+    """Start ``kgrec args`` in the background (output to pipes, or to the file ``log``)."""
+    out = log.open("w") if log is not None else subprocess.PIPE
+    try:
+        return subprocess.Popen(
+            kgrec_cmd(*args),
+            env=env_for(home, **extra),
+            stdout=out,
+            stderr=subprocess.STDOUT if log is not None else subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+    finally:
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
 
 
 def fork_kgrec(home: Path, *args: str, log: Path, **extra: str) -> int:
@@ -72,6 +79,8 @@ def fork_kgrec(home: Path, *args: str, log: Path, **extra: str) -> int:
         return pid
     code = 1
     try:
+        if "torch" in sys.modules:  # the parent's thread pool did not survive the fork
+            sys.modules["torch"].set_num_threads(1)
         os.environ.update(env_for(home, **extra))
         for name in ("KGREC_FAULT_AT", "KGREC_FAULT_SIGNAL"):
             if name not in extra:
@@ -129,8 +138,10 @@ def one_line_error(result: subprocess.CompletedProcess[str] | object | str) -> s
     """The command's error: exactly one ``error:`` line and no traceback."""
     if isinstance(result, str):
         stderr = result
-    else:
-        stderr = str(getattr(result, "stderr", "") or "") + str(getattr(result, "output", "") or "")
+    elif isinstance(result, subprocess.CompletedProcess):
+        stderr = str(result.stderr or "")
+    else:  # a CliRunner result: its output holds stdout and stderr
+        stderr = str(getattr(result, "output", "") or "")
     assert "Traceback" not in stderr, stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, stderr
@@ -157,6 +168,22 @@ def changed_demo(folder: Path) -> Path:
     items = folder / "items.csv"
     items.write_text(items.read_text().replace(OLD_TITLE, NEW_TITLE, 1), encoding="utf-8")
     return folder
+
+
+def servers_of(home: Path) -> list[int]:
+    """Pids of every redis-server working in ``home``'s data folder."""
+    data = (home / "falkordb" / "data").resolve()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+                cwd = (proc / "cwd").resolve()
+            except OSError:
+                continue
+            if b"redis-server" in cmdline and cwd == data:
+                pids.append(int(proc.name))
+    return pids
 
 
 def server_pid(home: Path) -> int:
