@@ -12,7 +12,6 @@ were, and a ``kill -9`` at any step is finished or rolled back by the next comma
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import time
 from collections.abc import Callable
@@ -23,7 +22,6 @@ from typing import Any
 
 import pandas as pd
 
-from kgrec import __version__
 from kgrec.config import Config
 from kgrec.data.contract import DatasetTables, read_folder
 from kgrec.data.hetero import GraphArtifact, build_graph_artifact, build_id_map
@@ -31,8 +29,9 @@ from kgrec.data.split import SPLITS, split_interactions
 from kgrec.data.validate import Dataset, validate
 from kgrec.errors import KgrecError
 from kgrec.faults import fault_point
-from kgrec.files import DamagedFileError, checksums, old_dir, staging_dir, verify_checksums
+from kgrec.files import DamagedFileError, old_dir, staging_dir
 from kgrec.locks import writer_locks
+from kgrec.manifest import MANIFEST, TABLES_DIR, rebuild_command, verify_artifact, write_manifest
 from kgrec.progress import Reporter
 from kgrec.store.base import GraphCounts, GraphPayload, StagedStore
 from kgrec.store.payload import payload_from_dataset
@@ -46,9 +45,6 @@ from kgrec.swap import (
     tidy,
     write_journal,
 )
-
-TABLES_DIR = "tables"
-MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -166,7 +162,7 @@ def _build(config: Config, reporter: Reporter) -> BuildReport:
             artifact.save(staging)
             _write_tables(dataset, split, staging / TABLES_DIR)
             carried = _carry_over(target, staging)
-            _write_manifest(staging, config, dataset.name, counts, [*dataset.notes, *carried])
+            write_manifest(staging, config, dataset.name, counts, [*dataset.notes, *carried])
         seconds["artifacts"] = time.perf_counter() - clock
         fault_point("artifacts-written")
 
@@ -288,26 +284,6 @@ def _write_tables(dataset: Dataset, split: pd.Series, folder: Path) -> None:
         )
 
 
-def _write_manifest(
-    folder: Path, config: Config, dataset: str, counts: dict[str, int], notes: list[str]
-) -> None:
-    """``manifest.json``: what was built from what, and a sha256 of every file built."""
-    built = ["graph.pt", "id_maps.parquet"]
-    built += sorted(f"{TABLES_DIR}/{p.name}" for p in (folder / TABLES_DIR).glob("*.parquet"))
-    manifest = {
-        "kgrec_version": __version__,
-        "dataset": dataset,
-        "config": asdict(config),
-        "counts": counts,
-        "store": config.store.backend if config.store.enabled else None,
-        "notes": notes,
-        "files": checksums(folder, built),
-    }
-    (folder / MANIFEST).write_text(
-        json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-    )
-
-
 def _with_added_items(payload: GraphPayload, dataset: Dataset, target: Path) -> GraphPayload:
     """``payload`` plus the items of ``kgrec add-items`` kept in ``target`` (and their links
     to entities the dataset still has), so a rebuilt graph holds them too."""
@@ -324,7 +300,7 @@ def _with_added_items(payload: GraphPayload, dataset: Dataset, target: Path) -> 
     )
 
 
-BUILD_OUTPUTS = frozenset({"graph.pt", "id_maps.parquet", "manifest.json", TABLES_DIR})
+BUILD_OUTPUTS = frozenset({"graph.pt", "id_maps.parquet", MANIFEST, TABLES_DIR})
 """What ``build-graph`` writes; anything else in the artifact folder was made from it."""
 
 
@@ -372,31 +348,6 @@ def _build_digest(folder: Path) -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes() if path.exists() else b"\0missing")
     return digest.hexdigest()
-
-
-def rebuild_command(folder: Path | str) -> str:
-    """The command that rebuilds the artifact folder ``folder``."""
-    return f"kgrec build-graph --artifacts {folder} (with the -c config that built it)"
-
-
-def verify_artifact(folder: Path | str) -> None:
-    """Check every file ``build-graph`` wrote against the manifest's sha256.
-
-    Raises:
-        DamagedFileError: a file is missing, truncated or changed (one line naming it and
-            the command that rebuilds it). Folders built before checksums pass unchecked.
-    """
-    folder = Path(folder)
-    path = folder / MANIFEST
-    if not path.exists():
-        return
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DamagedFileError(path, "not readable JSON", rebuild_command(folder)) from exc
-    files = manifest.get("files") if isinstance(manifest, dict) else None
-    if isinstance(files, dict):
-        verify_checksums(folder, files, rebuild_command(folder))
 
 
 def load_artifact(folder: Path | str) -> GraphArtifact:

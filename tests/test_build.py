@@ -64,6 +64,11 @@ BAD_INPUTS = {
     ),
     "undecodable bytes": ("items.csv", lambda t: t[:200] + "\udcff" + t[200:], "UTF-8"),
     "self-loop": ("triples.csv", lambda t: t + "i0001,similar_to,i0001,item,item\n", "self-loop"),
+    "more fields than the header": (  # pandas would shift the columns and blame an age
+        "users.csv",
+        lambda t: t.replace("\n", ",24\n", 2).replace(",24\n", "\n", 1),
+        "users.csv:2: 4 fields but the header has 3",
+    ),
 }
 
 

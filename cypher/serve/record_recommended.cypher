@@ -1,7 +1,8 @@
 // Record one served recommendation list, whole or not at all, in one query (so it is atomic):
 // one RECOMMENDED relationship per (user, item) of the request, keyed by request_id, so that
 // recording the same request again changes nothing (MERGE finds the existing relationship;
-// `at` keeps the time of the first recording). Nothing is written when the user or an item
+// `at` keeps the time of the first recording; `ts` is the server's clock then, in ms, so a
+// rebuild can tell which records arrived while it copied the others). Nothing is written when the user or an item
 // is missing, or when this user's request id was already recorded with other items.
 // Parameters: $user_id, $request_id, $rows = [{user_id, item_id, request_id, rank: int,
 //             score: float, model_id: string, at: ISO-8601 UTC string, paths: JSON}, ...]
@@ -17,6 +18,6 @@ WHERE size(before) = 0
 UNWIND found AS f
 WITH f.u AS u, f.i AS i, f.row AS row
 MERGE (u)-[r:RECOMMENDED {request_id: row.request_id}]->(i)
-ON CREATE SET r.at = row.at
+ON CREATE SET r.at = row.at, r.ts = timestamp()
 SET r.rank = row.rank, r.score = row.score, r.model_id = row.model_id, r.paths = row.paths
 RETURN count(r) AS recorded

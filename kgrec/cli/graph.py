@@ -286,11 +286,17 @@ def cypher_run(
     resolved = resolve_query(query)
     params = bind_params(resolved, _parse_params(param))
     config = load_cli_config(config_path, {"store.query_timeout": timeout})
+    from contextlib import nullcontext
+
+    from kgrec.locks import graph_lock
     from kgrec.store.factory import open_store
 
     store = open_store(config.store, config.state_path)
-    try:
-        result = store.query(resolved.text, params, write=write, timeout=config.store.query_timeout)
+    try:  # a write waits for no rebuild: it would be lost when the rebuilt graph is swapped in
+        with graph_lock(config.state_path, config.store.graph) if write else nullcontext():
+            result = store.query(
+                resolved.text, params, write=write, timeout=config.store.query_timeout
+            )
     finally:
         store.close()
     print_result(result, fmt)

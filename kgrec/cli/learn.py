@@ -60,9 +60,12 @@ def embed_command(
         },
     )
     reporter = Reporter() if as_json else RichReporter()
-    report = compute_features(
-        config.artifacts_dir, config.features, config.state_path / "text-cache", reporter
-    )
+    from kgrec.locks import artifact_lock
+
+    with artifact_lock(config.artifacts_dir):  # a writer of the folder, like build-graph
+        report = compute_features(
+            config.artifacts_dir, config.features, config.state_path / "text-cache", reporter
+        )
     summary = _plain(report)
     typer.echo(json.dumps(summary, indent=2, default=str) if as_json else _lines(summary))
 

@@ -5,9 +5,11 @@ A load is all-or-nothing and in two steps, so ``build-graph`` can journal betwee
 1. :meth:`FalkorDBStore.stage` writes the payload into a staging graph with the batched
    ``UNWIND ... MERGE`` upserts of ``cypher/load/`` and checks its counts against the payload;
 2. :meth:`FalkorDBStore.commit` copies the recorded recommendations over from the live graph
-   and renames the staging graph onto the live one (Redis ``RENAME`` is atomic), while the
-   graph's :class:`~kgrec.locks.RecordGate` holds every other kgrec write back, so a record
-   lands in the new graph exactly once; the swap then waits for the append-only log's fsync.
+   and renames the staging graph onto the live one (Redis ``RENAME`` is atomic). The records
+   are copied while recording goes on; then the graph's :class:`~kgrec.locks.RecordGate`
+   holds every other kgrec write back for the few milliseconds it takes to copy the records
+   written meanwhile and rename, so a record lands in the new graph exactly once; the swap
+   then waits for the append-only log's fsync.
 
 Readers never see a half-loaded graph, and a failed load leaves the live graph untouched.
 Writes into the live graph (:meth:`FalkorDBStore.query` with ``write=True``) go through the
@@ -37,6 +39,8 @@ from kgrec.store.queries import load_query
 
 RECOMMENDED = "RECOMMENDED"
 EXPORT_PAGE = 10_000
+CLOCK_MARGIN_MS = 5_000
+"""How much earlier than the first copying pass the second one starts (clock steps)."""
 WAITAOF_TIMEOUT_MS = 10_000
 
 
@@ -145,11 +149,19 @@ class FalkorDBStore:
         return staging
 
     def commit(self, staging: str) -> GraphCounts:
-        """Carry the served records over and rename ``staging`` onto the live graph."""
+        """Carry the served records over and rename ``staging`` onto the live graph.
+
+        Records are copied in two passes: all of them while recording goes on, then, with
+        the gate closed, those recorded meanwhile (by the server's clock, a margin early;
+        copied with ``MERGE`` on their request id, so none twice). The gate stays closed for
+        the second pass and the rename only.
+        """
         with self._errors():
+            graph = self._db.select_graph(staging)
+            since = self._server_ms() - CLOCK_MARGIN_MS
+            self._carry_over_served(graph)
             with self._gate.exclusive() if self._gate is not None else nullcontext():
-                graph = self._db.select_graph(staging)
-                self._carry_over_served(graph)
+                self._carry_over_served(graph, since=since)
                 self._db.connection.rename(staging, self.graph_name)
                 self._wait_durable()
             live = self._db.select_graph(self.graph_name)
@@ -157,6 +169,12 @@ class FalkorDBStore:
             for label in sorted(labels):
                 self._unique_constraint(label)
             return _counts(live)
+
+    def _server_ms(self) -> int:
+        graph = self._db.select_graph(self.graph_name)
+        if self.graph_name not in self._db.list_graphs():
+            return 0
+        return int(graph.ro_query("RETURN timestamp()").result_set[0][0])
 
     def has_graph(self, name: str) -> bool:
         """Whether the server holds graph ``name``."""
@@ -176,12 +194,12 @@ class FalkorDBStore:
         with suppress(StoreError):  # the server is gone; the next load drops the staging graph
             self.drop_graph(graph)
 
-    def _carry_over_served(self, staging: Any) -> None:
+    def _carry_over_served(self, staging: Any, since: int | None = None) -> None:
         """Copy recorded ``RECOMMENDED`` relationships whose user and item still exist.
 
-        Runs while the gate holds writers back, so the live graph does not change meanwhile;
-        pages follow the relationships' internal ids (keyset pagination: none is read twice
-        or skipped).
+        ``since=None``: all of them, page by page along the internal relationship ids
+        (keyset pagination); ``since=ms``: only those recorded since then (``r.ts``), with
+        ``MERGE``, for the second pass of :meth:`commit`.
         """
         if self.graph_name not in self._db.list_graphs():
             return
@@ -189,6 +207,16 @@ class FalkorDBStore:
         if RECOMMENDED not in {
             r[0] for r in live.ro_query("CALL db.relationshipTypes()").result_set
         }:
+            return
+        if since is not None:
+            rows = live.ro_query(load_query("load/served_since"), {"since": since}).result_set
+            merge = load_query("load/served_merge")
+            for start in range(0, len(rows), EXPORT_PAGE):
+                batch = [
+                    {"source": s, "target": t, "props": dict(p)}
+                    for _, s, t, p in rows[start : start + EXPORT_PAGE]
+                ]
+                _run(staging, merge, {"rows": batch})
             return
         export, import_ = load_query("load/served_export"), load_query("load/served_import")
         after = -1

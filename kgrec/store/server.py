@@ -33,13 +33,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from kgrec.errors import StoreError
 from kgrec.files import make_private, private_dir, write_private
+from kgrec.store.admin import OFF_ON_PURPOSE, ensure_appendonly, server_pid
 
 HOST = "127.0.0.1"
-OFF_ON_PURPOSE = "# appendonly off on purpose: FalkorDBServer(appendonly=False), a benchmark"
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 60.0
 
@@ -111,7 +110,7 @@ class FalkorDBServer:
                         f"{self.port}; stop it first: kgrec db stop"
                     )
                 if self.appendonly and OFF_ON_PURPOSE not in self._conf_text():
-                    _ensure_appendonly(running.port, self.password())  # an older kgrec's
+                    ensure_appendonly(running.port, self.password())  # an older kgrec's
                 return running
             return self._launch()
 
@@ -149,7 +148,7 @@ class FalkorDBServer:
             if _ping(port, password):
                 self._write_info(process.pid, port)
                 if migrate:
-                    _ensure_appendonly(port, password)
+                    ensure_appendonly(port, password)
                     self._write_conf(port, password, appendonly=True)
                 return self._info(process.pid, port)
             time.sleep(0.05)
@@ -205,7 +204,7 @@ class FalkorDBServer:
         port = self._previous_port()
         if port is None or not self.password_file.exists() or _port_free(port):
             return None
-        pid = _server_pid(port, self.password(), self.data_dir)
+        pid = server_pid(port, self.password(), self.data_dir)
         if pid is None:
             return None
         self.notes.append(f"found the running server (pid {pid}) on port {port}")
@@ -298,57 +297,6 @@ def _start_lock(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
-
-
-def _client(port: int, password: str) -> Any:
-    import redis
-
-    return redis.Redis(host=HOST, port=port, password=password, socket_timeout=5)
-
-
-def _server_pid(port: int, password: str, data_dir: Path) -> int | None:
-    """The pid of the server on ``port`` if it takes ``password`` and keeps ``data_dir``."""
-    import redis
-
-    client = _client(port, password)
-    try:
-        folder = client.config_get("dir").get("dir")
-        if folder is None or Path(folder).resolve() != data_dir.resolve():
-            return None
-        return int(client.info("server")["process_id"])
-    except (redis.exceptions.RedisError, OSError, KeyError, ValueError):
-        return None
-    finally:
-        client.close()
-
-
-def _ensure_appendonly(port: int, password: str) -> None:
-    """Turn the append-only log on in a running server started without it, and wait until
-    the log holds the whole data set."""
-    import redis
-
-    client = _client(port, password)
-    try:
-        if client.config_get("appendonly").get("appendonly") == "yes":
-            return
-        client.config_set("appendonly", "yes")
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while time.monotonic() < deadline:
-            info = client.info("persistence")
-            if (
-                info.get("aof_enabled") == 1
-                and not info.get("aof_rewrite_in_progress")
-                and not info.get("aof_rewrite_scheduled")
-            ):
-                return
-            time.sleep(0.05)
-        raise StoreError(
-            f"FalkorDB did not finish writing its append-only log in {STOP_TIMEOUT_S:.0f} s"
-        )
-    except redis.exceptions.RedisError as exc:
-        raise StoreError(f"cannot turn on the append-only log of FalkorDB: {exc}") from exc
-    finally:
-        client.close()
 
 
 def _pid_alive(pid: int) -> bool:

@@ -34,7 +34,6 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path
     assert built.exit_code == 0, built.output
     result = runner.invoke(app, ["train", *a, *FAST, "--epochs", "3", "--json"], env=env)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["promoted"] is True
     yield {"home": home, "artifacts": artifacts}
     FalkorDBServer(home).stop()
 
