@@ -92,9 +92,14 @@ class WriterLock:
             return None
 
     def acquire(
-        self, *, wait: bool = False, on_wait: Callable[[Holder | None], None] | None = None
+        self,
+        *,
+        wait: bool = False,
+        on_wait: Callable[[Holder | None], None] | None = None,
+        hint: str = "wait for it to finish, or pass --wait to queue behind it",
     ) -> None:
-        """Take the lock; when busy raise :class:`BusyError` or, with ``wait``, block."""
+        """Take the lock; when busy raise :class:`BusyError` (ending with ``hint``) or, with
+        ``wait``, block."""
         key = self.path.absolute()
         if key in _HELD:
             _HELD[key] += 1
@@ -108,10 +113,7 @@ class WriterLock:
             if not wait:
                 os.close(fd)
                 who = str(holder) if holder else "another process"
-                raise BusyError(
-                    f"{self.what} is being written by {who}: wait for it to finish, or pass "
-                    "--wait to queue behind it"
-                ) from None
+                raise BusyError(f"{self.what} is being written by {who}: {hint}") from None
             if on_wait is not None:
                 on_wait(holder)
             fcntl.flock(fd, fcntl.LOCK_EX)

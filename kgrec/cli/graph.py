@@ -286,18 +286,18 @@ def cypher_run(
     resolved = resolve_query(query)
     params = bind_params(resolved, _parse_params(param))
     config = load_cli_config(config_path, {"store.query_timeout": timeout})
-    from contextlib import nullcontext
-
     from kgrec.locks import graph_lock
     from kgrec.store.factory import open_store
 
     store = open_store(config.store, config.state_path)
-    try:  # a write waits for no rebuild: it would be lost when the rebuilt graph is swapped in
-        with graph_lock(config.state_path, config.store.graph) if write else nullcontext():
-            result = store.query(
-                resolved.text, params, write=write, timeout=config.store.query_timeout
-            )
+    lock = graph_lock(config.state_path, config.store.graph) if write else None
+    try:  # a write during a rebuild would be lost when the rebuilt graph is swapped in
+        if lock is not None:
+            lock.acquire(hint="run the query again when it is done")
+        result = store.query(resolved.text, params, write=write, timeout=config.store.query_timeout)
     finally:
+        if lock is not None:
+            lock.release()
         store.close()
     print_result(result, fmt)
 

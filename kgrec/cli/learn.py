@@ -62,10 +62,14 @@ def embed_command(
     reporter = Reporter() if as_json else RichReporter()
     from kgrec.locks import artifact_lock
 
-    with artifact_lock(config.artifacts_dir):  # a writer of the folder, like build-graph
+    lock = artifact_lock(config.artifacts_dir)  # a writer of the folder, like build-graph
+    lock.acquire(hint="run kgrec embed again when it is done")
+    try:
         report = compute_features(
             config.artifacts_dir, config.features, config.state_path / "text-cache", reporter
         )
+    finally:
+        lock.release()
     summary = _plain(report)
     typer.echo(json.dumps(summary, indent=2, default=str) if as_json else _lines(summary))
 
