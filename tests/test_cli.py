@@ -154,3 +154,25 @@ def test_cypher_run_library_query_on_the_demo_graph(falkordb_home: Path) -> None
     syntax = runner.invoke(app, ["cypher", "run", "MATCH (n RETURN n"], env=env)
     assert syntax.exit_code == 3
     assert "rejected the query" in syntax.output
+
+
+def test_system_errors_are_one_line_naming_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the artifact folder's parent should be\n")
+    result = runner.invoke(
+        app,
+        [
+            "build-graph",
+            "--data",
+            str(contract(tmp_path / "d")),
+            "--artifacts",
+            str(blocker / "a"),
+            "--no-db",
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: {blocker}: ")
+    assert lines[0].endswith("fix that and run the command again")

@@ -30,6 +30,14 @@ def friendly_errors(func: F) -> F:
         except KgrecError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # disk full, permission denied: the system's words, one line
+            where = f"{exc.filename}: " if exc.filename else ""
+            typer.secho(
+                f"error: {where}{exc.strerror or exc}; fix that and run the command again",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 

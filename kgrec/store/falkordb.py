@@ -123,6 +123,7 @@ class FalkorDBStore:
             try:
                 for label in sorted({n.label for n in payload.nodes}):
                     _run(graph, load_query("schema/node_index", label=label))
+                _run(graph, load_query("schema/served_index"))
                 for node_set in payload.nodes:
                     query = load_query("load/upsert_nodes", label=node_set.label)
                     for rows in node_batches(node_set, batch_size):
