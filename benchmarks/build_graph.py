@@ -17,6 +17,11 @@ Usage::
 
 The kgrec under test is the one ``python -m kgrec`` imports (set ``PYTHONPATH`` to compare
 another checkout).
+    python benchmarks/build_graph.py --dataset synthetic --runs 3 --appendonly both
+
+``--appendonly both`` alternates runs with the server's append-only log on (kgrec's default)
+and off (a server pre-started with ``FalkorDBServer(appendonly=False)``), each run in a fresh
+``KGREC_HOME``, to measure what durability costs; ``on``/``off`` run only one kind.
 
 Prints one Markdown table row per run; paste them into ``docs/benchmarks.md``.
 """
@@ -28,6 +33,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +65,48 @@ def server_peak_rss_mb(env: dict[str, str]) -> float | None:
     return None
 
 
+def server_cpu_s(home: Path) -> float:
+    """CPU seconds the embedded server (and its reaped children: log rewrites) has used."""
+    try:
+        pid = json.loads((home / "falkordb" / "server.json").read_text())["pid"]
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, ValueError, KeyError):
+        return float("nan")
+    ticks = sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_log_rewrite(home: Path, timeout: float = 600) -> None:
+    """Wait until the server is done rewriting its append-only log (a part of the cost)."""
+    import redis
+
+    from kgrec.store.server import FalkorDBServer
+
+    server = FalkorDBServer(home)
+    info = server.status()
+    if info is None:
+        return
+    client = redis.Redis(host=info.host, port=info.port, password=server.password())
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            state = client.info("persistence")
+            if not state.get("aof_rewrite_in_progress") and not state.get("aof_rewrite_scheduled"):
+                return
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
+def folder_mib(folder: Path) -> float:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
+
+
+def cpu_children_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_build(args: list[str], env: dict[str, str]) -> tuple[dict, float, float]:
     """Run ``kgrec build-graph --json``; returns (report, wall seconds, peak RSS MiB)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -87,11 +135,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--appendonly", choices=["on", "off", "both"], default="on")
     opts = parser.parse_args()
+    kinds = ["on", "off"] if opts.appendonly == "both" else [opts.appendonly]
 
     with tempfile.TemporaryDirectory(prefix="kgrec-bench-") as tmp:
         tmp_path = Path(tmp)
         env = {**os.environ, "KGREC_HOME": str(tmp_path / "home")}
+        homes: list[Path] = []
         if opts.dataset == "ml-100k" and opts.data is None:
             if not (SHARED / "ml-100k").exists():
                 sys.exit(f"{SHARED / 'ml-100k'} not found")
@@ -118,13 +169,29 @@ def main() -> None:
             args += ["--batch-size", str(opts.batch_size)]
         try:
             print(
-                "| data | run | wall s | peak RSS kgrec MiB | peak RSS server MiB | "
-                "DB rows | DB s | DB rows/s | counts match |"
+                "| data | run | append-only log | wall s | peak RSS kgrec MiB | "
+                "peak RSS server MiB | DB rows | DB s | DB rows/s | counts match | "
+                "CPU s kgrec | CPU s server | log MiB |"
             )
-            print("|---|---|---:|---:|---:|---:|---:|---:|---|")
-            for run in range(1, opts.runs + 1):
-                load_before = os.getloadavg()[0]
+            print("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+            for run, kind in ((r, k) for r in range(1, opts.runs + 1) for k in kinds):
+                if len(kinds) > 1:  # a fresh server per run, so runs compare
+                    home = tmp_path / f"home-{run}-{kind}"
+                    homes.append(home)
+                    env = {**os.environ, "KGREC_HOME": str(home)}
+                    shutil.rmtree(tmp_path / "artifacts", ignore_errors=True)
+                if kind == "off":
+                    from kgrec.store.server import FalkorDBServer
+
+                    FalkorDBServer(env["KGREC_HOME"], appendonly=False).start()
+                cpu_before = cpu_children_s()
                 report, wall, rss = run_build(args, env)
+                cpu_kgrec = cpu_children_s() - cpu_before
+                home = Path(env["KGREC_HOME"])
+                wait_for_log_rewrite(home)
+                cpu_server = server_cpu_s(home)
+                log_dir = home / "falkordb" / "data" / "appendonlydir"
+                log_mib = folder_mib(log_dir) if log_dir.exists() else 0.0
                 expected = report["expected_store_counts"]
                 got = report["store_counts"]
                 rows = sum(expected["nodes"].values()) + sum(expected["relationships"].values())
@@ -132,18 +199,21 @@ def main() -> None:
                 server_rss = server_peak_rss_mb(env)
                 match = expected == got and report["input_counts"] == report["graph_counts"]
                 print(
-                    f"| {label} | {run} | {wall:.1f} | {rss:.0f} | "
+                    f"| {label} | {run} | {kind} | {wall:.1f} | {rss:.0f} | "
                     f"{server_rss or float('nan'):.0f} | {rows:,} | {db_s:.1f} | "
-                    f"{rows / db_s:,.0f} | {'yes' if match else 'NO'} |"
+                    f"{rows / db_s:,.0f} | {'yes' if match else 'NO'} | "
+                    f"{cpu_kgrec:.1f} | {cpu_server:.1f} | {log_mib:.0f} |",
+                    flush=True,
                 )
-                print(json.dumps(report["seconds"]), file=sys.stderr)
-                print(
-                    f"1-minute load average before / after: {load_before:.1f} / "
-                    f"{os.getloadavg()[0]:.1f}",
-                    file=sys.stderr,
-                )
+                print(json.dumps(report["seconds"]), file=sys.stderr, flush=True)
+                if len(kinds) > 1:
+                    stop = [sys.executable, "-m", "kgrec", "db", "stop"]
+                    subprocess.run(stop, env=env, check=False, capture_output=True)
         finally:
-            subprocess.run([sys.executable, "-m", "kgrec", "db", "stop"], env=env, check=False)
+            for home in [*homes, tmp_path / "home"]:
+                stop_env = {**os.environ, "KGREC_HOME": str(home)}
+                stop = [sys.executable, "-m", "kgrec", "db", "stop"]
+                subprocess.run(stop, env=stop_env, check=False, capture_output=True)
     print(f"\nhardware: {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
 
 

@@ -1,39 +1,54 @@
 """``build-graph``: raw files -> validated tables -> id maps -> artifacts and graph database.
 
-Nothing is written until the input has passed validation. Artifacts are written into a
-temporary sibling folder and swapped into place only after the database load succeeded (the
-store's own load is all-or-nothing), so a failure at any step leaves both as they were.
+One writer at a time: the build holds the artifact folder's lock and the database graph's
+lock (:mod:`kgrec.locks`) from start to end; a second build fails fast naming the holder, or
+waits (``wait=True``). Nothing is written until the input has passed validation. Artifacts
+are written into a staging sibling folder (with a sha256 of every file in ``manifest.json``,
+verified by :func:`load_artifact`) and the database into a staging graph; then a journal is
+written and both are swapped (:mod:`kgrec.swap`). A failure at any step leaves both as they
+were, and a ``kill -9`` at any step is finished or rolled back by the next command.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from kgrec import __version__
 from kgrec.config import Config
 from kgrec.data.adapters import load_adapter
 from kgrec.data.added_items import ADDED_DIR, load_added
 from kgrec.data.contract import DatasetTables, read_folder
 from kgrec.data.hetero import GraphArtifact, build_graph_artifact, build_id_map
-from kgrec.data.hetero import load_artifact as load_artifact  # moved to data; kept importable
 from kgrec.data.layout import GRAPH_FILE, ID_MAP_FILE, MANIFEST, TABLES_DIR
 from kgrec.data.split import SPLITS, facts_known_in_training, split_interactions
 from kgrec.data.validate import Dataset, validate
 from kgrec.errors import KgrecError
-from kgrec.files import staging_dir, swap_dir
+from kgrec.faults import fault_point
+from kgrec.files import DamagedFileError, old_dir, staging_dir
+from kgrec.locks import writer_locks
+from kgrec.manifest import rebuild_command, verify_artifact, write_manifest
 from kgrec.progress import Reporter
 from kgrec.store.added_items import added_graph
-from kgrec.store.base import GraphCounts, GraphPayload
-from kgrec.store.factory import open_store
+from kgrec.store.base import GraphCounts, GraphPayload, StagedStore
 from kgrec.store.payload import payload_from_dataset
+from kgrec.swap import (
+    SwapJournal,
+    clear_journal,
+    journal_path,
+    new_journal,
+    recover,
+    swap_artifacts,
+    tidy,
+    write_journal,
+)
 
 
 @dataclass(frozen=True)
@@ -96,81 +111,165 @@ def graph_counts(artifact: GraphArtifact) -> dict[str, int]:
     return counts
 
 
-def build_graph(config: Config, reporter: Reporter | None = None) -> BuildReport:
-    """Run the whole ``build-graph`` stage for ``config``; see the module docstring."""
-    reporter = reporter or Reporter()
-    seconds: dict[str, float] = {}
-    clock = time.perf_counter()
+def config_locks(
+    config: Config, reporter: Reporter, *, wait: bool = False, database: bool | None = None
+) -> AbstractContextManager[None]:
+    """The writer locks of ``config``'s artifact folder and (when ``database``, default:
+    when the database is enabled) its graph; see :func:`kgrec.locks.writer_locks`."""
+    use_db = config.store.enabled if database is None else database
+    return writer_locks(
+        config.artifacts_dir,
+        config.state_path if use_db else None,
+        config.store.graph,
+        wait=wait,
+        on_wait=lambda holder: reporter.note(
+            f"waiting for {holder or 'another process'} to finish"
+        ),
+    )
 
+
+def build_graph(
+    config: Config, reporter: Reporter | None = None, *, wait: bool = False
+) -> BuildReport:
+    """Run the whole ``build-graph`` stage for ``config``; see the module docstring.
+
+    Args:
+        wait: Queue behind another writer of the same artifact folder or graph instead of
+            failing with :class:`~kgrec.locks.BusyError`.
+    """
+    reporter = reporter or Reporter()
+    with config_locks(config, reporter, wait=wait):
+        fault_point("locked")
+        target = config.artifacts_dir
+        for note in recover(target, config.store) + tidy(target):
+            reporter.note(note)
+        return _build(config, reporter)
+
+
+def _build(config: Config, reporter: Reporter) -> BuildReport:
+    seconds: dict[str, float] = {}
+    dataset, split, artifact = _prepare(config, reporter, seconds)
+    counts = input_counts(dataset, split)
+    built = graph_counts(artifact)
+    if built != counts:  # an indexing bug, never a user error
+        raise KgrecError(f"graph artifact counts {built} differ from the input {counts}")
+
+    target = config.artifacts_dir
+    staging = staging_dir(target)
+    try:
+        clock = time.perf_counter()
+        with reporter.stage("Writing artifacts"):
+            artifact.save(staging)
+            _write_tables(dataset, split, staging / TABLES_DIR)
+            carried = _carry_over(target, staging)
+            write_manifest(staging, config, dataset.name, counts, [*dataset.notes, *carried])
+        seconds["artifacts"] = time.perf_counter() - clock
+        fault_point("artifacts-written")
+
+        journal = new_journal(target, staging, old_dir(target))
+        loaded = None
+        if config.store.enabled:
+            clock = time.perf_counter()
+            payload = _with_added_items(payload_from_dataset(dataset, split), dataset, target)
+            loaded, journal = _load_database(config, payload, journal, reporter)
+            seconds["store"] = time.perf_counter() - clock
+        write_journal(journal)
+        swap_artifacts(journal, between=lambda: fault_point("artifacts-half-swapped"))
+        clear_journal(target)
+        fault_point("swapped")
+    except BaseException:
+        if journal_path(target).exists():  # failed mid-swap: finish or roll back now
+            with suppress(KgrecError):  # e.g. the database is down: the next command recovers
+                recover(target, config.store)
+        raise
+    finally:
+        if staging.exists() and not journal_path(target).exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return BuildReport(
+        dataset=dataset.name,
+        artifacts=str(target),
+        input_counts=counts,
+        graph_counts=built,
+        store=loaded[0] if loaded else None,
+        store_counts=loaded[1] if loaded else None,
+        expected_store_counts=payload.expected_counts() if loaded else None,
+        seconds=seconds,
+        notes=[*dataset.notes, *carried],
+    )
+
+
+def _prepare(
+    config: Config, reporter: Reporter, seconds: dict[str, float]
+) -> tuple[Dataset, pd.Series, GraphArtifact]:
+    """Read, validate, split and index the dataset (nothing written yet)."""
+    clock = time.perf_counter()
     with reporter.stage("Reading input"):
         tables = read_dataset(config)
     seconds["read"] = time.perf_counter() - clock
     clock = time.perf_counter()
-
     with reporter.stage("Validating"):
         dataset = validate(tables)
     for note in dataset.notes:
         reporter.note(note)
     seconds["validate"] = time.perf_counter() - clock
     clock = time.perf_counter()
-
     with reporter.stage("Splitting and indexing"):
         split = split_interactions(dataset.interactions, config.split)
         dataset = facts_known_in_training(dataset, split)
-        id_map = build_id_map(dataset)
-        artifact = build_graph_artifact(dataset, split, id_map)
-    counts = input_counts(dataset, split)
-    built = graph_counts(artifact)
-    if built != counts:  # an indexing bug, never a user error
-        raise KgrecError(f"graph artifact counts {built} differ from the input {counts}")
+        artifact = build_graph_artifact(dataset, split, build_id_map(dataset))
     seconds["index"] = time.perf_counter() - clock
-    clock = time.perf_counter()
+    return dataset, split, artifact
 
-    target = config.artifacts_dir
-    staging = staging_dir(target)
+
+def _load_database(
+    config: Config, payload: GraphPayload, journal: SwapJournal, reporter: Reporter
+) -> tuple[tuple[str, GraphCounts], SwapJournal]:
+    """Load ``payload`` into a staging graph, journal, swap it in; returns
+    ``((store name, counts read back), journal)``."""
+    from kgrec.store.factory import open_store
+
+    expected = payload.expected_counts()
+    total = sum(expected.nodes.values()) + sum(expected.relationships.values())
+    store = open_store(config.store, config.state_path)
     try:
-        with reporter.stage("Writing artifacts"):
-            artifact.save(staging)
-            _write_tables(dataset, split, staging / TABLES_DIR)
-        seconds["artifacts"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-
-        store_name = None
-        store_counts = expected = None
-        if config.store.enabled:
-            payload = _with_added_items(payload_from_dataset(dataset, split), dataset, target)
-            expected = payload.expected_counts()
-            total = sum(expected.nodes.values()) + sum(expected.relationships.values())
-            store = open_store(config.store, config.state_path)
-            store_name = store.name
-            try:
-                with reporter.stage(f"Loading {store.name}", total=total) as advance:
-                    store_counts = store.load(
-                        payload, batch_size=config.store.batch_size, progress=advance
-                    )
-            finally:
-                store.close()
-            seconds["store"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-
-        carried = _carry_over(target, staging)
-        report = BuildReport(
-            dataset=dataset.name,
-            artifacts=str(target),
-            input_counts=counts,
-            graph_counts=built,
-            store=store_name,
-            store_counts=store_counts,
-            expected_store_counts=expected,
-            seconds=seconds,
-            notes=[*dataset.notes, *carried],
+        with reporter.stage(f"Loading {store.name}", total=total) as advance:
+            progress = _faulting(advance)
+            batch_size = config.store.batch_size
+            if not isinstance(store, StagedStore):  # Neo4j: one transaction, committed here
+                counts = store.load(payload, batch_size=batch_size, progress=progress)
+                return (store.name, counts), replace(journal, db_done=True)
+            staging_graph = store.staging_name(_tag(Path(journal.target)))
+            store.stage(payload, batch_size=batch_size, progress=progress, staging=staging_graph)
+        fault_point("store-loaded")
+        journal = replace(
+            journal,
+            graph=config.store.graph,
+            staging_graph=staging_graph,
+            state_dir=str(config.state_path.absolute()),
         )
-        _write_manifest(staging / MANIFEST, config, report)
-        swap_dir(staging, target)
+        write_journal(journal)
+        fault_point("journal-written")
+        counts = store.commit(staging_graph)
+        fault_point("db-swapped")
+        return (store.name, counts), replace(journal, db_done=True)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return report
+        store.close()
+
+
+def _faulting(advance: Callable[[int], None]) -> Callable[[int], None]:
+    """``advance`` plus the ``store-batch`` fault point after the first batch."""
+
+    def progress(n: int) -> None:
+        advance(n)
+        fault_point("store-batch")
+
+    return progress
+
+
+def _tag(target: Path) -> str:
+    """A short tag of the artifact folder, so builds of different folders into one graph
+    never share a staging graph."""
+    return hashlib.sha256(str(Path(target).absolute()).encode()).hexdigest()[:8]
 
 
 def _write_tables(dataset: Dataset, split: pd.Series, folder: Path) -> None:
@@ -184,18 +283,6 @@ def _write_tables(dataset: Dataset, split: pd.Series, folder: Path) -> None:
         frame.astype({c: str for c in frame.columns if frame[c].dtype == object}).to_parquet(
             folder / f"{name}.parquet", index=False
         )
-
-
-def _write_manifest(path: Path, config: Config, report: BuildReport) -> None:
-    manifest = {
-        "kgrec_version": __version__,
-        "dataset": report.dataset,
-        "config": asdict(config),
-        "counts": report.input_counts,
-        "store": report.store,
-        "notes": report.notes,
-    }
-    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _with_added_items(payload: GraphPayload, dataset: Dataset, target: Path) -> GraphPayload:
@@ -256,3 +343,17 @@ def _build_digest(folder: Path) -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes() if path.exists() else b"\0missing")
     return digest.hexdigest()
+
+
+def load_artifact(folder: Path | str) -> GraphArtifact:
+    """Load the graph artifact written by ``build-graph`` (verified; clear error when absent)."""
+    folder = Path(folder)
+    if not (folder / "graph.pt").exists():
+        raise KgrecError(f"no graph artifact in {folder}: run `kgrec build-graph` first")
+    verify_artifact(folder)
+    try:
+        return GraphArtifact.load(folder)
+    except DamagedFileError:
+        raise
+    except Exception as exc:  # torch and pyarrow raise several types on damaged files
+        raise DamagedFileError(folder, f"unreadable: {exc}", rebuild_command(folder)) from exc

@@ -61,6 +61,7 @@ class StoreConfig:
     port: int | None = None
     batch_size: int = 5_000
     enabled: bool = True
+    query_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,89 @@ def _hints(cls: type) -> dict[str, Any]:
     return get_type_hints(cls)
 
 
+BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
+    # "Class.field": (lowest, highest, highest included); None = unbounded
+    **{
+        f"{name}": (1, None, True)
+        for name in (
+            "SplitConfig.min_train",
+            "StoreConfig.batch_size",
+            "FeatureConfig.max_length",
+            "FeatureConfig.batch_size",
+            "ModelConfig.embedding_dim",
+            "ModelConfig.min_entity_degree",
+            "ModelConfig.min_relation_edges",
+            "TeacherConfig.transition_window",
+            "TeacherConfig.knn_k",
+            "TeacherConfig.top_k",
+            "TrainConfig.epochs",
+            "TrainConfig.batch_size",
+            "TrainConfig.cuts_per_epoch",
+            "TrainConfig.num_targets",
+            "TrainConfig.patience",
+            "TrainConfig.eval_every",
+            "EvalConfig.ks",
+            "EvalConfig.num_negatives",
+            "EvalConfig.batch_size",
+        )
+    },
+    **{
+        f"{name}": (0, None, True)
+        for name in (
+            "SplitConfig.seed",
+            "TeacherConfig.ease_l2",
+            "TeacherConfig.transition_l2",
+            "TeacherConfig.rp3_alpha",
+            "TeacherConfig.rp3_beta",
+            "TeacherConfig.knn_shrink",
+            "TeacherConfig.weight_grid",
+            "TrainConfig.weight_decay",
+            "TrainConfig.kd_weight",
+            "TrainConfig.cl_weight",
+            "TrainConfig.cl_eps",
+            "TrainConfig.blend_grid",
+            "TrainConfig.seed",
+            "EvalConfig.seed",
+        )
+    },
+    "SplitConfig.val_ratio": (0, 1, False),
+    "SplitConfig.test_ratio": (0, 1, False),
+    "ModelConfig.decay": (1e-12, 1, True),
+    "TeacherConfig.decays": (1e-12, 1, True),
+    "StoreConfig.port": (1, 65_535, True),
+    "ModelConfig.temperature": (1e-12, None, True),
+    "TrainConfig.lr": (1e-12, None, True),
+    "TrainConfig.kd_temperature": (1e-12, None, True),
+    "TrainConfig.cl_temperature": (1e-12, None, True),
+    "StoreConfig.query_timeout": (1e-3, None, True),
+}
+"""Allowed ranges of numeric settings, checked wherever a value enters (YAML or CLI)."""
+
+
+def _check_bounds(cls: type, key: str, value: Any, where: str) -> Any:
+    """``value`` if it lies in the range :data:`BOUNDS` gives ``cls.key``, else a clear error."""
+    bound = BOUNDS.get(f"{cls.__name__}.{key}")
+    if bound is None or value is None:
+        return value
+    low, high, high_included = bound
+    for item in value if isinstance(value, tuple) else (value,):
+        too_low = low is not None and item < low
+        too_high = high is not None and (item > high if high_included else item >= high)
+        if too_low or too_high:
+            if high is None:
+                rule = "positive" if 0 < low < 1 else f"at least {low:g}"  # type: ignore[operator]
+            else:
+                rule = f"from {low:g} to {high:g}" + ("" if high_included else " (exclusive)")
+            raise KgrecError(f"{where}.{key}: must be {rule}, got {item!r}")
+    return value
+
+
 def _check_value(cls: type, key: str, value: Any, where: str) -> Any:
+    """Reject values of the wrong kind or range with the key's path (``split.method: 'foo'``)."""
+    return _check_bounds(cls, key, _check_kind(cls, key, value, where), where)
+
+
+def _check_kind(cls: type, key: str, value: Any, where: str) -> Any:
     """Reject values of the wrong kind with the key's path, e.g. ``split.method: 'foo'``."""
     hint = _hints(cls)[key]
     if get_origin(hint) in (Literal, tuple):
@@ -285,10 +368,23 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
         if not path.exists():
             raise KgrecError(f"config file not found: {path}")
         try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise KgrecError(f"cannot read config file {path}: {exc.strerror}") from exc
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise KgrecError(
+                f"{path}:{line}: byte 0x{raw[exc.start]:02x} is not UTF-8 text "
+                "(re-save the file as UTF-8)"
+            ) from exc
+        try:
             loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
-            data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or {}
+            data = yaml.load(text, Loader=loader) or {}
         except yaml.YAMLError as exc:
-            raise KgrecError(f"{path}: not valid YAML: {exc}") from exc
+            first = " ".join(str(exc).split())
+            raise KgrecError(f"{path}: not valid YAML: {first}") from exc
         if not isinstance(data, dict):
             raise KgrecError(f"{path}: expected a mapping at the top level")
     config = _build(Config, data, str(path or "config"))

@@ -64,6 +64,11 @@ BAD_INPUTS = {
     ),
     "undecodable bytes": ("items.csv", lambda t: t[:200] + "\udcff" + t[200:], "UTF-8"),
     "self-loop": ("triples.csv", lambda t: t + "i0001,similar_to,i0001,item,item\n", "self-loop"),
+    "more fields than the header": (  # pandas would shift the columns and blame an age
+        "users.csv",
+        lambda t: t.replace("\n", ",24\n", 2).replace(",24\n", "\n", 1),
+        "users.csv:2: 4 fields but the header has 3",
+    ),
 }
 
 
@@ -104,7 +109,8 @@ def test_bad_input_leaves_database_and_artifacts_as_they_were(
 
     assert tree_digest(artifacts) == built["files"]
     assert db_snapshot(falkordb_home, graph) == built["db"]
-    assert sorted(p.name for p in artifacts.parent.iterdir()) == ["artifacts"]
+    # no temporaries left behind (the writer lock file stays, empty of any holder)
+    assert sorted(p.name for p in artifacts.parent.iterdir()) == [".artifacts.lock", "artifacts"]
 
 
 def test_a_rebuild_of_the_same_data_keeps_features_and_models(tmp_path: Path) -> None:

@@ -101,7 +101,8 @@ def test_bad_input_exits_2_names_the_place_and_changes_nothing(tmp_path: Path) -
     assert result.exit_code == 2
     assert "interactions.csv:3 [item_id]: unknown item id" in result.output
     assert tree_digest(artifacts) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "bad", "good"]
+    # no temporaries left behind (the writer lock file stays, empty of any holder)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".a.lock", "a", "bad", "good"]
 
 
 def test_bad_config_value_is_a_clear_error(tmp_path: Path) -> None:
@@ -290,3 +291,25 @@ def test_cypher_run_starts_without_pandas_or_torch(falkordb_home: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split("\n")[:3] == ["n", "400", "[]"]
+
+
+def test_system_errors_are_one_line_naming_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the artifact folder's parent should be\n")
+    result = runner.invoke(
+        app,
+        [
+            "build-graph",
+            "--data",
+            str(contract(tmp_path / "d")),
+            "--artifacts",
+            str(blocker / "a"),
+            "--no-db",
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"error: {blocker}: ")
+    assert lines[0].endswith("fix that and run the command again")

@@ -38,6 +38,14 @@ def friendly_errors(func: F) -> F:
         except KgrecError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # disk full, permission denied: the system's words, one line
+            where = f"{exc.filename}: " if exc.filename else ""
+            typer.secho(
+                f"error: {where}{exc.strerror or exc}; fix that and run the command again",
+                fg=typer.colors.RED,
+                err=True,
+            )
+            raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -59,12 +67,22 @@ CheckpointOption = typer.Option(
 )
 
 
-def load_cli_config(path: Path | None, overrides: dict[str, Any]) -> Config:
+def load_cli_config(
+    path: Path | None, overrides: dict[str, Any], *, recover: bool = True
+) -> Config:
     """The config of ``--config``, else ``$KGREC_CONFIG``, else ``configs/demo.yaml`` when it
-    exists (else the defaults), with ``overrides`` applied."""
+    exists (else the defaults), with ``overrides`` applied. With ``recover``, a build-graph
+    swap that a killed run left half done in its artifact folder is finished or rolled back
+    first (:mod:`kgrec.swap`)."""
     from kgrec.config import config_file
 
-    return load_config(config_file(path), overrides)
+    config = load_config(config_file(path), overrides)
+    if recover:
+        from kgrec.swap import recover_interrupted
+
+        for note in recover_interrupted(config.artifacts_dir, config.store):
+            typer.secho(f"note: {note}", err=True)
+    return config
 
 
 PARAM_TYPES = ("str", "int", "float", "bool", "json")

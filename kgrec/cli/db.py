@@ -39,7 +39,7 @@ def _server(config_path: Path | None) -> tuple[FalkorDBServer, Config, Path | No
     from kgrec.config import config_file
     from kgrec.store.server import FalkorDBServer
 
-    config = load_cli_config(config_path, {})
+    config = load_cli_config(config_path, {}, recover=False)
     return (
         FalkorDBServer(config.state_path, port=config.store.port),
         config,

@@ -44,6 +44,9 @@ def build_graph_command(
         False, "--no-db", help="Write the artifacts only, skip the database."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Queue behind another build of the same folder or graph."
+    ),
 ) -> None:
     """Validate a dataset, then load it into the graph database and a PyG HeteroData.
 
@@ -51,6 +54,11 @@ def build_graph_command(
     (errors name file, line and field; nothing is written when it fails), splits the
     interactions, writes the artifacts (graph.pt, id_maps.parquet, tables/) and loads the
     graph database. Re-running gives the same graph.
+
+    One build at a time per artifact folder and per database graph: a second one fails at
+    once naming the first (pid, command, since), or waits for it with --wait. The database
+    and the artifacts are swapped together; a build killed at any point is finished or
+    rolled back by the next kgrec command. Served records written during a rebuild are kept.
 
     Examples:
 
@@ -60,9 +68,10 @@ def build_graph_command(
       --kg ../shared/datasets/ml-100k-kg --artifacts artifacts/ml-100k
 
       kgrec build-graph -c configs/ml-latest-small.yaml --no-db --json
+
+      kgrec build-graph --wait   # after the build that is running now
     """
-    # the build stage imports pandas and torch (graph tensors)
-    from kgrec.build import build_graph
+    from kgrec.locks import writer_locks
 
     overrides: dict[str, Any] = {
         "dataset.path": str(data) if data else None,
@@ -74,7 +83,19 @@ def build_graph_command(
         "store.enabled": False if no_db else None,
     }
     config = load_cli_config(config_path, overrides)
-    report = build_graph(config, reporter(as_json))
+    with writer_locks(  # taken before the heavy imports, so a second build fails at once
+        config.artifacts_dir,
+        config.state_path if config.store.enabled else None,
+        config.store.graph,
+        wait=wait,
+        on_wait=lambda holder: typer.secho(
+            f"note: waiting for {holder or 'another process'} to finish", err=True
+        ),
+    ):
+        # the build stage imports pandas and torch (graph tensors)
+        from kgrec.build import build_graph
+
+        report = build_graph(config, reporter(as_json), wait=wait)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2, default=str))
         return
@@ -147,6 +168,12 @@ def cypher_run(
     param: list[str] = typer.Option([], "--param", "-p", help=PARAM_HELP),
     fmt: str = typer.Option("table", "--format", "-f", help="table, json or csv."),
     write: bool = typer.Option(False, "--write", help="Allow the query to modify the graph."),
+    timeout: float | None = typer.Option(
+        None,
+        "--timeout",
+        help="Seconds a read may run before the server aborts it "
+        "(default: store.query_timeout, 30).",
+    ),
     config_path: Path | None = ConfigOption,
 ) -> None:
     """Run a Cypher query (read-only unless --write) and print its rows.
@@ -155,7 +182,9 @@ def cypher_run(
     unless typed (-p limit:int=5). Library queries check their parameters (missing, unknown,
     wrong type) before anything is sent. On FalkorDB a query whose count(*) the engine gets
     wrong (a multi-hop pattern whose middle nothing uses) draws a one-line warning on stderr
-    before it runs; see the README's count(*) caveat.
+    before it runs; see the README's count(*) caveat. A read that runs longer than --timeout
+    is aborted by the server itself, so a runaway query never keeps the database busy after
+    its client gave up.
 
     The examples use MovieLens 100K: export KGREC_CONFIG=configs/ml-100k.yaml and load it
     once with kgrec build-graph.
@@ -171,6 +200,8 @@ def cypher_run(
       kgrec cypher run user_history -p user=196 -p limit=5 -f json
 
       kgrec cypher run cypher/analyst/interactions_per_genre.cypher -p split=all -f csv
+
+      kgrec cypher run paths_between -p a=u0001 -p b=i0042 --timeout 120
     """
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
@@ -180,13 +211,20 @@ def cypher_run(
 
     resolved = resolve_query(query)
     params = bind_params(resolved, parse_params(param))
-    config = load_cli_config(config_path, {})
+    config = load_cli_config(config_path, {"store.query_timeout": timeout})
+    from kgrec.locks import graph_lock
+
     store = open_graph_store(config)
-    try:
+    lock = graph_lock(config.state_path, config.store.graph) if write else None
+    try:  # a write during a rebuild would be lost when the rebuilt graph is swapped in
+        if lock is not None:
+            lock.acquire(hint="run the query again when it is done")
         risk = row_merge_risk(resolved.text) if store.name == "falkordb" else None
         if risk is not None:
             typer.echo(risk.message(), err=True)
-        result = store.query(resolved.text, params, write=write)
+        result = store.query(resolved.text, params, write=write, timeout=config.store.query_timeout)
     finally:
+        if lock is not None:
+            lock.release()
         store.close()
     print_rows(result.columns, result.rows, fmt)

@@ -17,6 +17,7 @@ from kgrec.cli.common import (
     friendly_errors,
     open_graph_store,
     print_table,
+    reporter,
 )
 from kgrec.cli.serve import checkpoint_path, open_served_bundle, serve_config
 from kgrec.serve.recommend import Recommender
@@ -38,6 +39,9 @@ def add_items_command(
     fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
     no_db: bool = typer.Option(
         False, "--no-db", help="Do not write the items into the graph database."
+    ),
+    wait: bool = typer.Option(
+        False, "--wait", help="Queue behind a build-graph of the same folder or graph."
     ),
     checkpoint: Path | None = CheckpointOption,
     artifacts: Path | None = ArtifactsOption,
@@ -72,8 +76,14 @@ def add_items_command(
     config = serve_config(config_path, artifacts)
     model = checkpoint_path(config, checkpoint)
     store = open_graph_store(config) if config.store.enabled and not no_db else None
+    # the locks live with build-graph, which takes the same ones
+    from kgrec.build import config_locks
+
     try:
-        result = add_items(items_file, config.artifacts_dir, config.features, triples, store=store)
+        with config_locks(config, reporter(False), wait=wait, database=store is not None):
+            result = add_items(
+                items_file, config.artifacts_dir, config.features, triples, store=store
+            )
     finally:
         if store is not None:
             store.close()

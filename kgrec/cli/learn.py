@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from kgrec.data.hetero import GraphArtifact
+from kgrec.cli.runs import artifact_digest, finish_run, prepare_run
+from kgrec.faults import fault_point
 
 MODEL_DIR = "model"
 """Default checkpoint folder inside the artifacts folder."""
@@ -67,9 +69,19 @@ def embed_command(
             "features.device": device,
         },
     )
-    report = compute_features(
-        config.artifacts_dir, config.features, config.state_path / "text-cache", reporter(as_json)
-    )
+    from kgrec.locks import artifact_lock
+
+    lock = artifact_lock(config.artifacts_dir)  # a writer of the folder, like build-graph
+    lock.acquire(hint="run kgrec embed again when it is done")
+    try:
+        report = compute_features(
+            config.artifacts_dir,
+            config.features,
+            config.state_path / "text-cache",
+            reporter(as_json),
+        )
+    finally:
+        lock.release()
     summary = _plain(report)
     typer.echo(json.dumps(summary, indent=2, default=str) if as_json else _lines(summary))
 
@@ -83,23 +95,49 @@ def train_command(
         None, "--out", help="Checkpoint folder (default: <artifacts>/model)."
     ),
     device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda."),
-    epochs: int | None = typer.Option(None, "--epochs", help="Maximum epochs."),
-    dim: int | None = typer.Option(None, "--dim", help="Embedding size."),
-    layers: int | None = typer.Option(None, "--layers", help="Propagation layers."),
-    teacher: str | None = typer.Option(
-        None, "--teacher", help="Distillation teacher: ease, text, none, or a checkpoint path."
+    epochs: int | None = typer.Option(None, "--epochs", help="Maximum GNN epochs."),
+    dim: int | None = typer.Option(None, "--dim", help="GNN embedding size."),
+    serve: str | None = typer.Option(
+        None,
+        "--serve",
+        help="What the checkpoint serves: hybrid (teacher + GNN, the default), gnn or teacher.",
     ),
-    kd_weight: float | None = typer.Option(None, "--kd-weight", help="Weight of the KD loss."),
-    no_text: bool = typer.Option(False, "--no-text", help="Random init instead of text."),
-    no_kg: bool = typer.Option(False, "--no-kg", help="Ignore the knowledge-graph edges."),
+    kd_weight: float | None = typer.Option(
+        None, "--kd-weight", help="Weight of the distillation from the teacher (0 = none)."
+    ),
+    no_text: bool = typer.Option(False, "--no-text", help="No text features in the GNN."),
+    no_kg: bool = typer.Option(False, "--no-kg", help="No knowledge-graph edges in the GNN."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from <out>/last.pt."),
+    resume: bool = typer.Option(
+        False,
+        "--resume",
+        help="Continue an interrupted run (<out>/.training), else the last one (<out>/last.pt).",
+    ),
+    promote_when: str = typer.Option(
+        "better",
+        "--promote",
+        help="better: replace <out>/model.pt only when this run beats it on validation "
+        "ndcg@20 (else keep the run in <out>/candidate); always: replace it anyway.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Train the GNN (BPR + knowledge distillation), keeping the best validation checkpoint.
+    """Train kgrec: an item-item teacher, a GNN distilled from it, their blend, all chosen on
+    validation, then refitted on training + validation.
 
-    Early stopping on validation NDCG@20; the best model goes to <out>/model.pt (loadable with
-    torch.load(weights_only=True)), one JSON line per epoch to <out>/train_log.jsonl.
+    1. The teacher (EASE, item-to-next-item, RP3beta, shared KG entities, text similarity,
+    each with a recency decay) is tuned on validation NDCG@20, member by member, then weighted.
+    2. The GNN (item embeddings with text and KG entities; a user is the time-decayed sum of
+    their items) learns to predict each user's next item (softmax over the catalogue) plus the
+    teacher's ranking (distillation), with early stopping on validation NDCG@20.
+    3. The served score is teacher + alpha * GNN, alpha chosen on validation.
+    4. Both are refitted on training + validation with the chosen settings.
+
+    The run trains in <out>/.training/, so the model that recommend serves (<out>/model.pt)
+    is never a half-trained one, even when training is killed (continue it with --resume).
+    At the end the run replaces <out>/model.pt only if it beats it on validation NDCG@20;
+    otherwise it is kept in <out>/candidate/ and the output says which model is served.
+    Checkpoints load with torch.load(weights_only=True); one JSON line per epoch goes to
+    <out>/train_log.jsonl. Every setting is in the config's model, teacher and train sections.
 
     Examples:
 
@@ -107,12 +145,22 @@ def train_command(
 
       kgrec train -c configs/ml-100k.yaml --device cuda
 
-      kgrec train --dim 256 --layers 3 --out artifacts/demo/teacher
+      kgrec train --serve teacher --out artifacts/demo/teacher   # the item-item ensemble only
 
-      kgrec train --dim 32 --teacher artifacts/demo/teacher/model.pt --out artifacts/demo/student
+      kgrec train --no-kg --no-text --out artifacts/demo/plain
+
+      kgrec train --resume              # after an interrupted run
+
+      kgrec train --dim 64 --promote always   # serve this run even if it is worse
     """
     # training needs torch
+    from kgrec.eval.metrics import evaluate_ranking
     from kgrec.train.trainer import train
+
+    if promote_when not in ("better", "always"):
+        raise KgrecError(f"--promote must be better or always, got {promote_when!r}")
+    if serve is not None and serve not in ("hybrid", "gnn", "teacher"):
+        raise KgrecError(f"--serve must be hybrid, gnn or teacher, got {serve!r}")
 
     config = load_cli_config(
         config_path,
@@ -120,35 +168,48 @@ def train_command(
             "artifacts": str(artifacts) if artifacts else None,
             "train.device": device,
             "train.epochs": epochs,
-            "train.kd_teacher": teacher,
+            "train.serve": serve,
             "train.kd_weight": kd_weight,
             "train.seed": seed,
             "model.embedding_dim": dim,
-            "model.num_layers": layers,
             "model.use_text": False if no_text else None,
             "model.use_kg": False if no_kg else None,
         },
     )
     progress = reporter(as_json)
     artifact = _artifact(config)
+    trained_on = artifact_digest(config.artifacts_dir)
     x_dict = _features(config)
     target = out or config.artifacts_dir / MODEL_DIR
+    run = prepare_run(target, config, resume, progress)
+
+    def validate(score_fn: Any) -> dict[str, float]:
+        values = evaluate_ranking(score_fn, artifact, "val", ks=(20,), batch_size=1024)
+        return dict(values.values)
+
     result = train(
         artifact,
         x_dict,
-        config.model,
-        config.train,
+        config,
+        validate=validate,
         reporter=progress,
-        out=target,
-        resume=target if resume else None,
+        out=run.folder,
+        resume=run.resume_from,
     )
+    fault_point("trained")
+    promotion = finish_run(run, target, config, trained_on, always=promote_when == "always")
     summary = {
-        "checkpoint": str(result.checkpoint),
+        "checkpoint": str(promotion.served if promotion.promoted else promotion.kept),
+        "promoted": promotion.promoted,
+        "served_model": str(promotion.served),
+        "promotion": promotion.reason,
+        "serves": result.kind,
+        "alpha": result.alpha,
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "stopped_early": result.stopped_early,
         "seconds": round(result.seconds, 2),
-        "val": result.best_metrics,
+        "val": {f"ndcg@20 {k}": v for k, v in result.validation.items()},
     }
     typer.echo(json.dumps(summary, indent=2) if as_json else _lines(summary))
 
@@ -213,12 +274,12 @@ def _features(config: Config) -> dict[str, Tensor] | None:
     # the features are torch tensors
     from kgrec.text.features import features_path, load_features
 
-    needs = config.model.use_text or config.train.kd_teacher == "text"
+    needs = config.model.use_text
     if not features_path(config.artifacts_dir).exists():
         if needs:
             raise KgrecError(
                 f"no text features in {config.artifacts_dir}: run `kgrec embed` first "
-                "(or train with --no-text --teacher none)"
+                "(or train with --no-text)"
             )
         return None
     x_dict, _ = load_features(config.artifacts_dir)

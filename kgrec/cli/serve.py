@@ -60,19 +60,28 @@ def open_served_bundle(config: Config, checkpoint: Path | None) -> Bundle:
         # Writing a bundle needs torch and pandas: only a missing or stale bundle pays for them.
         from kgrec.serve.export import open_bundle
 
-        bundle = open_bundle(path, config.artifacts_dir)
+        notes: list[str] = []
+        bundle = open_bundle(path, config.artifacts_dir, notes)
+        for note in notes:
+            _note(note)
     return bundle
 
 
 def _user_lines(path: Path) -> Iterator[str]:
     """User ids from a file, one per line (blank lines and ``#`` comments skipped), streamed."""
     try:
-        stream = sys.stdin if str(path) == "-" else path.open(encoding="utf-8")
+        stream = sys.stdin.buffer if str(path) == "-" else path.open("rb")
     except OSError as exc:
         raise KgrecError(f"cannot read --users-file {path}: {exc.strerror}") from exc
     with stream:
-        for line in stream:
-            user = line.strip()
+        for number, raw in enumerate(stream, start=1):
+            try:
+                user = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise KgrecError(
+                    f"--users-file {path}:{number}: byte 0x{raw[exc.start]:02x} is not UTF-8 "
+                    "text (re-save the file as UTF-8)"
+                ) from exc
             if user and not user.startswith("#"):
                 yield user
 
@@ -110,6 +119,12 @@ def recommend_command(
         help="Similarity for --diversify: kg (shared KG neighbours), an entity type such as "
         "genre (only those count), or embedding.",
     ),
+    request_id: str | None = typer.Option(
+        None,
+        "--request-id",
+        help="Id of this request for --record (default: a fresh one); retrying with the same "
+        "id records nothing twice. With --users-file each user gets <id>/<user>.",
+    ),
     checkpoint: Path | None = CheckpointOption,
     artifacts: Path | None = ArtifactsOption,
     config_path: Path | None = ConfigOption,
@@ -119,7 +134,9 @@ def recommend_command(
     Scores are dot products of the trained model's embeddings; items a user has interacted
     with are never recommended. Batch mode streams --users-file and writes one line (json:
     one JSON object; csv: one row; table: one line) per user. --record writes
-    (:User)-[:RECOMMENDED {rank, score, model_id, at, paths, request_id}]->(:Item).
+    (:User)-[:RECOMMENDED {rank, score, model_id, at, paths, request_id}]->(:Item) and
+    returns once the record is durable; give --request-id to make a retry safe (the same
+    id is recorded once; reusing it for another list is refused).
 
     Examples:
 
@@ -134,6 +151,8 @@ def recommend_command(
       kgrec recommend --users-file users.txt --format csv > recs.csv
 
       kgrec recommend --user u0001 --record
+
+      kgrec recommend --user u0001 --record --request-id 7f3c9a   # safe to retry
 
       kgrec recommend --user u0001 -k 10 --diversify 0.3 --diversify-by genre
     """
@@ -152,6 +171,10 @@ def recommend_command(
     seeds = parse_seed_items(seed_items) if seed_items is not None else None
     if record and user is None and users_file is None:
         raise KgrecError("--record needs --user (the user the list is served to)")
+    if request_id is not None and not record:
+        raise KgrecError("--request-id names a recorded request: add --record")
+    if request_id is not None and not request_id.strip():
+        raise KgrecError("--request-id is empty")
     config = serve_config(config_path, artifacts)
     bundle = open_served_bundle(config, checkpoint)
     recommender = Recommender(
@@ -162,7 +185,7 @@ def recommend_command(
         from kgrec.text.search import items_like
 
         seeds = items_like(profile, config.artifacts_dir, config.features)
-    recorder = _Recorder(config, recommender) if record else None
+    recorder = _Recorder(config, recommender, request_id) if record else None
     try:
         if users_file is None:
             recs = recommender.recommend(user, k, seed_items=seeds)
@@ -181,14 +204,20 @@ def recommend_command(
 class _Recorder:
     """Records served lists (with their top explanation paths) in the graph store."""
 
-    def __init__(self, config: Config, recommender: Recommender) -> None:
+    def __init__(
+        self, config: Config, recommender: Recommender, request_id: str | None = None
+    ) -> None:
         self.model_id = recommender.model_id
+        self.request_id = request_id
         self.explainer = Explainer(recommender.bundle)
         self.store = open_graph_store(config)
 
-    def record(self, user: str, recs: list[Recommendation]) -> str:
+    def record(self, user: str, recs: list[Recommendation], batch: bool = False) -> str:
         paths = {r.item_id: self.explainer.explain(user, r.item_id) for r in recs}
-        request_id = new_request_id()
+        if self.request_id is None:
+            request_id = new_request_id()
+        else:
+            request_id = f"{self.request_id}/{user}" if batch else self.request_id
         record_served(self.store, user, recs, self.model_id, paths, request_id)
         return request_id
 
@@ -264,7 +293,7 @@ def _emit_batch(
             request_id = None
             if recs is not None and recorder is not None:
                 try:
-                    request_id = recorder.record(user, recs)
+                    request_id = recorder.record(user, recs, batch=True)
                 except KgrecError as exc:
                     error, recs = str(exc), None
             failed += bool(error)

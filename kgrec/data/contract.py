@@ -155,6 +155,8 @@ def read_table(path: Path, name: str) -> Table:
         raise ValidationError([Problem(path, None, None, "file is empty")]) from exc
     except pd.errors.ParserError as exc:
         raise ValidationError([Problem(path, _parser_line(exc), None, str(exc))]) from exc
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas took a column as the index
+        raise ValidationError([_extra_fields(path, sep)])
     frame.columns = [str(c).strip() for c in frame.columns]
     return Table(name, frame, path)
 
@@ -222,6 +224,26 @@ def _check_utf8(path: Path) -> None:
                 )
             ]
         ) from exc
+
+
+def _extra_fields(path: Path, sep: str) -> Problem:
+    """The first line with more fields than the header (pandas would shift every column)."""
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as stream:
+        rows = csv.reader(stream, delimiter=sep)
+        header = next(rows, [])
+        for row in rows:
+            if len(row) > len(header):
+                line = rows.line_num
+                return Problem(
+                    path,
+                    line,
+                    None,
+                    f"{len(row)} fields but the header has {len(header)} "
+                    "(an unquoted separator inside a value?)",
+                )
+    return Problem(path, 2, None, f"more fields than the header's {len(header)}")
 
 
 def _parser_line(exc: Exception) -> int | None:

@@ -1,24 +1,34 @@
-"""The serving bundle: a checkpoint's embeddings, seen items and graph, as ``.npy`` + JSON.
+"""The serving bundle: what ``recommend`` and ``explain`` read, as ``.npy`` + JSON.
 
 :func:`kgrec.serve.export.export_bundle` writes ``<checkpoint dir>/serving/``:
 
 =======================  ==================================================================
 file                     content
 =======================  ==================================================================
-``user_embedding.npy``   float32 ``[num_users, d]`` (the checkpoint's serving embeddings)
-``item_embedding.npy``   float32 ``[num_items, d]`` (trained items, then placed added items)
+``scorer/``              the trained scorer in numpy (:mod:`kgrec.serve.scorer`): the
+                         teacher's sparse item-item matrices and the GNN's item embeddings
+``history_*.npy``        every user's interactions, oldest first (CSR: ``indptr [U + 1]``,
+                         ``items [E]``, ``ages [E]``, 0 = latest), all splits: the input of
+                         the scorer
+``user_embedding.npy``   float32 ``[num_users, d]``: the GNN's user vectors (``d = 0`` when
+                         the teacher is served alone); the approximate index queries them
+``item_embedding.npy``   float32 ``[num_items, d]``: the GNN's output item embeddings
+                         (trained items, then placed added items)
 ``seen_indptr.npy``      int64 ``[num_users + 1]``: CSR row pointers of the items each user
-                         interacted with (all splits of the artifact: train, val and test)
+                         interacted with (all splits: never recommended again)
 ``seen_indices.npy``     int64 ``[nnz]``: item indices, sorted within each row
 ``users.json``           external user ids in index order
 ``items.json``           ``{"ids": [...], "titles": [...]}`` in index order
-``graph/``               the model's message-passing graph, for explanations
+``graph/``               the model's graph (edge types it used), for explanation paths
                          (:mod:`kgrec.serve.graph`)
-``meta.json``            :class:`BundleMeta`
+``meta.json``            :class:`BundleMeta`, with ``files``: the sha256 and size of every
+                         other file
 =======================  ==================================================================
 
-Everything here uses only numpy and json (arrays are memory-mapped), so serving starts
-without torch or pandas; only writing a bundle needs them.
+:func:`load_bundle` uses only numpy and json (arrays are memory-mapped), so serving starts
+without torch or pandas; it verifies every file against ``meta.json`` (a damaged file is a
+:class:`~kgrec.files.DamagedFileError`). :func:`kgrec.serve.export.open_bundle` re-exports
+first when the bundle is missing, stale or damaged (that path imports torch).
 """
 
 from __future__ import annotations
@@ -35,13 +45,24 @@ from kgrec.data.added_items import added_stamp
 from kgrec.data.edges import EdgeType
 from kgrec.data.layout import GRAPH_FILE
 from kgrec.errors import KgrecError
+from kgrec.files import DamagedFileError, verify_checksums
+from kgrec.serve.scorer import HybridScorer, load_scorer
 
-FORMAT = 3
-"""2: the graph of the model (edge types it propagated over) for explanations; 3: with what
-each node passes on over the model's layers and the relation vectors (path contributions)."""
+FORMAT = 4
+"""4: the hybrid scorer and time-ordered histories (explanations are its contributions)."""
 SERVING_DIR = "serving"
-ARRAYS = ("user_embedding", "item_embedding", "seen_indptr", "seen_indices")
-FILES = (*(f"{name}.npy" for name in ARRAYS), "users.json", "items.json", "meta.json")
+SCORER_DIR = "scorer"
+ARRAYS = (
+    "user_embedding",
+    "item_embedding",
+    "seen_indptr",
+    "seen_indices",
+    "history_indptr",
+    "history_items",
+    "history_ages",
+)
+DATA_FILES = (*(f"{name}.npy" for name in ARRAYS), "users.json", "items.json")
+FILES = (*DATA_FILES, "meta.json")
 MODEL_ID_LENGTH = 16
 
 
@@ -58,12 +79,14 @@ class BundleMeta:
             bundle is stale.
         num_users, num_items: Rows of the embeddings (items: trained + added).
         num_trained_items, num_added_items: The two parts of ``num_items``.
-        dim: Embedding size ``d``.
+        dim: Embedding size ``d`` (0: no GNN, the teacher is served alone).
+        kind: What the checkpoint serves: ``hybrid``, ``gnn`` or ``teacher``.
         num_seen: Stored (user, item) pairs.
         edge_types: The edge types the model propagated over, ``(src, rel, dst)``
             (:func:`kgrec.serve.export.message_passing_edge_types`); explanations walk only
             these.
         format: The bundle format (:data:`FORMAT`).
+        files: ``{relative path: {"sha256", "bytes"}}`` of every other file.
     """
 
     model_id: str
@@ -80,7 +103,9 @@ class BundleMeta:
     dim: int
     num_seen: int
     edge_types: list[EdgeType]
+    kind: str = "hybrid"
     format: int = FORMAT
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +126,9 @@ class Bundle:
         item_embedding: ``[num_items, d]`` float32.
         seen_indptr: ``[num_users + 1]`` CSR row pointers into ``seen_indices``.
         seen_indices: ``[nnz]`` item indices each user has interacted with (any split).
+        history_indptr, history_items, history_ages: Each user's interactions oldest first
+            with their ages (CSR ``[num_users + 1]``, ``[E]``, ``[E]``).
+        scorer: The trained score (:class:`~kgrec.serve.scorer.HybridScorer`).
         user_ids: External user ids, ``user_ids[index]``.
         item_ids: External item ids, ``item_ids[index]``.
         titles: Item titles (the id when an item has none), ``titles[index]``.
@@ -112,6 +140,10 @@ class Bundle:
     item_embedding: np.ndarray
     seen_indptr: np.ndarray
     seen_indices: np.ndarray
+    history_indptr: np.ndarray
+    history_items: np.ndarray
+    history_ages: np.ndarray
+    scorer: HybridScorer
     user_ids: list[str]
     item_ids: list[str]
     titles: list[str]
@@ -147,6 +179,11 @@ class Bundle:
     def seen(self, user: int) -> np.ndarray:
         """Item indices ``[n]`` user ``user`` (an index) has interacted with."""
         return np.asarray(self.seen_indices[self.seen_indptr[user] : self.seen_indptr[user + 1]])
+
+    def history(self, user: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(items [n], ages [n])`` of user ``user`` (an index), oldest first."""
+        lo, hi = int(self.history_indptr[user]), int(self.history_indptr[user + 1])
+        return np.asarray(self.history_items[lo:hi]), np.asarray(self.history_ages[lo:hi])
 
 
 def serving_dir(checkpoint: Path | str) -> Path:
@@ -233,8 +270,17 @@ def recorded_artifacts(folder: Path) -> Path | None:
     return Path(meta.artifacts) if meta is not None else None
 
 
+def _rebuild(folder: Path) -> str:
+    return f"kgrec recommend (it re-exports {folder} from the checkpoint)"
+
+
 def load_bundle(folder: Path | str) -> Bundle:
-    """Read a bundle written by :func:`kgrec.serve.export.export_bundle` (memory-mapped)."""
+    """Read a bundle written by :func:`kgrec.serve.export.export_bundle` (numpy and json
+    only, memory-mapped).
+
+    Raises:
+        DamagedFileError: a file does not match the sha256 in ``meta.json``.
+    """
     folder = Path(folder)
     missing = [name for name in FILES if not (folder / name).exists()]
     if missing:
@@ -242,17 +288,23 @@ def load_bundle(folder: Path | str) -> Bundle:
     meta = read_meta(folder)
     if meta is None:
         raise KgrecError(f"{folder}: unreadable or outdated serving bundle (re-export it)")
+    verify_checksums(folder, meta.files, _rebuild(folder))
     try:
         arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ARRAYS}
         users = json.loads((folder / "users.json").read_text(encoding="utf-8"))
         items = json.loads((folder / "items.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise KgrecError(f"{folder}: unreadable serving bundle ({exc})") from exc
+        scorer = load_scorer(folder / SCORER_DIR)
+    except (OSError, ValueError, KgrecError) as exc:
+        raise DamagedFileError(folder, f"unreadable: {exc}", _rebuild(folder)) from exc
     bundle = Bundle(
         user_embedding=arrays["user_embedding"],
         item_embedding=arrays["item_embedding"],
         seen_indptr=arrays["seen_indptr"],
         seen_indices=arrays["seen_indices"],
+        history_indptr=arrays["history_indptr"],
+        history_items=arrays["history_items"],
+        history_ages=arrays["history_ages"],
+        scorer=scorer,
         user_ids=[str(u) for u in users],
         item_ids=[str(i) for i in items["ids"]],
         titles=[str(t) for t in items["titles"]],
@@ -263,6 +315,8 @@ def load_bundle(folder: Path | str) -> Bundle:
         bundle.user_embedding.shape[0] != len(bundle.user_ids)
         or bundle.item_embedding.shape[0] != len(bundle.item_ids)
         or bundle.seen_indptr.shape[0] != len(bundle.user_ids) + 1
+        or bundle.history_indptr.shape[0] != len(bundle.user_ids) + 1
+        or scorer.num_items != len(bundle.item_ids)
     ):
-        raise KgrecError(f"{folder}: inconsistent serving bundle (re-export it)")
+        raise DamagedFileError(folder, "its arrays disagree in size", _rebuild(folder))
     return bundle

@@ -1,9 +1,11 @@
 """The record of what was served: ``(:User)-[:RECOMMENDED {...}]->(:Item)`` in the graph store.
 
 Each served list is written by one parameterised query (``cypher/serve/
-record_recommended.cypher``): ``UNWIND $rows ... MERGE`` on ``request_id``, so recording the
-same request twice creates nothing new, and concurrent requests (different ids) never lose or
-duplicate each other's relationships. Relationship properties: ``rank`` (1 = best), ``score``,
+record_recommended.cypher``), whole or not at all: ``UNWIND $rows ... MERGE`` on
+``request_id``, so recording the same request twice (a retry with ``--request-id``) creates
+nothing new, and concurrent requests (different ids) never lose or duplicate each other's
+relationships. The store returns only once the record is durable (see
+:mod:`kgrec.store.falkordb`). Relationship properties: ``rank`` (1 = best), ``score``,
 ``model_id`` (see :mod:`kgrec.serve.bundle`), ``at`` (ISO-8601 UTC of the first recording),
 ``paths`` (the item's explanation paths as a JSON string) and ``request_id``.
 """
@@ -65,8 +67,8 @@ def record_served(
         request_id: Id of this request (default: a fresh one); re-recording it is a no-op.
 
     Raises:
-        KgrecError: when the user or some item is not in the graph store (checked first:
-            nothing is written then).
+        KgrecError: when the user or some item is not in the graph store, or this user's
+            ``request_id`` was recorded with other items (nothing is written then).
     """
     if not recs:
         return 0
@@ -85,26 +87,11 @@ def record_served(
         }
         for rec in recs
     ]
-    check = store.query(
-        load_query("serve/missing_ids"),
-        {"user_id": str(user_id), "item_ids": [rec.item_id for rec in recs]},
-    )
-    users, missing = check.rows[0] if check.rows else (0, [])
-    if not users or missing:
-        what = [f"user {user_id!r}"] if not users else []
-        what += [f"item {i!r}" for i in missing]
-        raise KgrecError(
-            f"nothing recorded: {', '.join(what)} not in the graph database (run kgrec "
-            "build-graph for this dataset; items from kgrec add-items are written there when "
-            "the database is enabled)"
-        )
-    result = store.query(load_query("serve/record_recommended"), {"rows": rows}, write=True)
+    params = {"rows": rows, "user_id": str(user_id), "request_id": request_id}
+    result = store.query(load_query("serve/record_recommended"), params, write=True)
     recorded = int(result.rows[0][0]) if result.rows else 0
     if recorded != len(rows):
-        raise KgrecError(
-            f"recorded {recorded} of {len(rows)} recommendations for user {user_id!r}: the user or "
-            "some items are not in the graph database (run kgrec build-graph for this dataset)"
-        )
+        raise KgrecError(_why_not_recorded(store, str(user_id), recs, request_id))
     return recorded
 
 
@@ -127,3 +114,39 @@ def _parse_paths(text: str | None) -> list[GraphPath]:
         return [GraphPath.from_dict(p) for p in json.loads(text or "[]")]
     except (ValueError, TypeError, KeyError):
         return []
+
+
+def _why_not_recorded(
+    store: GraphStore, user_id: str, recs: Sequence[Recommendation], request_id: str
+) -> str:
+    """Why the record query wrote nothing: missing ids, or a request id already used."""
+    from kgrec.store.queries import load_query
+
+    check = store.query(
+        load_query("serve/missing_ids"),
+        {"user_id": user_id, "item_ids": [rec.item_id for rec in recs]},
+    )
+    users, missing = check.rows[0] if check.rows else (0, [])
+    if not users or missing:
+        what = [f"user {user_id!r}"] if not users else []
+        what += [f"item {i!r}" for i in missing]
+        return (
+            f"nothing recorded: {', '.join(what)} not in the graph database (run kgrec "
+            "build-graph for this dataset; items from kgrec add-items are written there when "
+            "the database is enabled)"
+        )
+    before = store.query(
+        load_query("serve/request_items"), {"user_id": user_id, "request_id": request_id}
+    )
+    if before.rows:
+        items = ", ".join(str(r[0]) for r in before.rows)
+        return (
+            f"nothing recorded: request {request_id!r} of user {user_id!r} was already recorded "
+            f"with other items ({items}); a retry must serve the same list, a new list needs "
+            "a new request id"
+        )
+    return f"nothing recorded for user {user_id!r}: the graph changed meanwhile, retry"
+
+
+def _plain(path: Any) -> Any:
+    return path.to_dict() if hasattr(path, "to_dict") else path

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -115,11 +115,54 @@ class GraphStore(Protocol):
         ...
 
     def query(
-        self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
+        self,
+        cypher: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        write: bool = False,
+        timeout: float | None = None,
     ) -> QueryResult:
-        """Run parameterised Cypher; read-only unless ``write`` is true."""
+        """Run parameterised Cypher; read-only unless ``write`` is true.
+
+        A write returns once it is durable. ``timeout`` (seconds) aborts a read on the server.
+        """
         ...
 
     def close(self) -> None:
         """Release connections (does not stop an embedded server)."""
+        ...
+
+
+@runtime_checkable
+class StagedStore(Protocol):
+    """A store that loads in two steps (stage, then an atomic swap), so the caller can
+    journal in between: the embedded FalkorDB. Neo4j loads in one transaction instead."""
+
+    name: str
+
+    def staging_name(self, tag: str = "") -> str:
+        """Name of the staging graph for a load tagged ``tag``."""
+        ...
+
+    def stage(
+        self,
+        payload: GraphPayload,
+        *,
+        batch_size: int = 5_000,
+        progress: Progress | None = None,
+        staging: str | None = None,
+    ) -> str:
+        """Write ``payload`` into the staging graph and check its counts; returns its name."""
+        ...
+
+    def commit(self, staging: str) -> GraphCounts:
+        """Swap ``staging`` in as the live graph (atomically); returns its counts."""
+        ...
+
+    def has_graph(self, name: str) -> bool:
+        """Whether graph ``name`` exists."""
+        ...
+
+    def drop_graph(self, name: str) -> None:
+        """Delete graph ``name`` if it exists."""
         ...

@@ -23,4 +23,6 @@ def open_store(config: StoreConfig, state_dir: Path) -> GraphStore:
         return Neo4jStore(uri, user, password, database=config.database)
     server = FalkorDBServer(state_dir, port=config.port)
     info = server.start()
-    return FalkorDBStore(info.host, info.port, server.password(), graph=config.graph)
+    return FalkorDBStore(
+        info.host, info.port, server.password(), graph=config.graph, lock_dir=state_dir / "locks"
+    )

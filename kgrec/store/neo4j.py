@@ -89,12 +89,20 @@ class Neo4jStore:
             return session.execute_read(_tx_counts)
 
     def query(
-        self, cypher: str, params: Mapping[str, Any] | None = None, *, write: bool = False
+        self,
+        cypher: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        write: bool = False,
+        timeout: float | None = None,
     ) -> QueryResult:
-        """Run parameterised Cypher, in a read transaction unless ``write``."""
+        """Run parameterised Cypher, in a read transaction unless ``write`` (committed, so
+        durable, when it returns); ``timeout`` in seconds."""
+        import neo4j
+
         try:
             records, _, keys = self._driver.execute_query(
-                cypher,
+                neo4j.Query(cypher, timeout=timeout),
                 dict(params or {}),
                 database_=self.database,
                 routing_=neo4j.RoutingControl.WRITE if write else neo4j.RoutingControl.READ,

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from kgrec.files import save_torch
+from kgrec.files import load_torch, save_torch
 from kgrec.text.encoder import Encoder, Progress
 
 
@@ -69,10 +69,10 @@ class EmbeddingCache:
         if not path.exists():
             return empty
         try:
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            payload = load_torch(path, "kgrec embed", map_location="cpu")  # checksum verified
             keys, vectors = payload["keys"], payload["vectors"]
             ok = payload["model_id"] == model_id and keys.size(0) == vectors.size(0)
-        except Exception:  # unreadable (truncated, foreign, old format): start over
+        except Exception:  # unreadable or damaged (truncated, foreign, old format): start over
             return empty
         if not ok:
             return empty

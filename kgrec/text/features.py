@@ -52,7 +52,7 @@ from kgrec.data.contract import MISSING_STRINGS
 from kgrec.data.layout import ID_MAP_FILE, TABLES_DIR
 from kgrec.data.mapping import IdMap
 from kgrec.errors import KgrecError
-from kgrec.files import save_torch
+from kgrec.files import load_torch, save_torch
 from kgrec.naming import relation_name
 from kgrec.progress import Reporter
 from kgrec.text.cache import embed_with_cache
@@ -312,18 +312,17 @@ def load_features(artifacts_dir: Path | str) -> tuple[dict[str, Tensor], dict[st
         KgrecError: When the file is missing or unreadable, or stale: its node types, counts
             or ids no longer match the artifact's id maps (``build-graph`` ran again since).
     """
-
     folder = Path(artifacts_dir)
     path = features_path(folder)
     if not path.exists():
         raise KgrecError(f"no text features in {folder}: run `kgrec embed` first")
+    payload = load_torch(path, "kgrec embed", map_location="cpu")  # checksum verified
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
         x_dict: dict[str, Tensor] = dict(payload["x_dict"])
         num_nodes: dict[str, int] = dict(payload["num_nodes"])
         fmt = payload.get("format")
-    except Exception as exc:
-        raise KgrecError(f"{path} is unreadable ({exc}): run `kgrec embed` again") from exc
+    except (KeyError, TypeError) as exc:
+        raise KgrecError(f"{path} is not a features file ({exc}): run `kgrec embed` again") from exc
     if fmt not in FORMATS:
         raise KgrecError(
             f"{path} has format {fmt!r}, not one of {FORMATS}: run `kgrec embed` again"

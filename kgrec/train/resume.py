@@ -12,19 +12,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import torch
 from torch import Tensor
 
 from kgrec.config import Config
 from kgrec.errors import KgrecError
-from kgrec.files import save_torch
+from kgrec.files import load_torch, save_torch
 from kgrec.nn.ensemble import Ensemble
+from kgrec.train.checkpoint import RESUME_FILE as RESUME_FILE
 from kgrec.train.loop import FitResult
 
 if TYPE_CHECKING:
     from kgrec.train.gnn import GNNTrainer
 
-RESUME_FILE = "last.pt"
 RESUME_FORMAT = 2
 
 
@@ -39,10 +38,7 @@ def run_config(config: Config) -> dict[str, Any]:
 
 def load_resume_state(path: Path) -> dict[str, Any]:
     """A ``last.pt`` written by :class:`RunState` (``weights_only``)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # unpickling errors have several types
-        raise KgrecError(f"{path}: cannot resume from it ({exc}); train without --resume") from exc
+    state = load_torch(path, "kgrec train without --resume", map_location="cpu")
     if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
         raise KgrecError(f"{path}: not a resume state of this kgrec; train without --resume")
     return state

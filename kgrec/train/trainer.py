@@ -46,7 +46,7 @@ from kgrec.nn.hybrid import Hybrid
 from kgrec.nn.model import KGRec
 from kgrec.nn.scoring import ScoreFn
 from kgrec.progress import Reporter
-from kgrec.train.checkpoint import save_checkpoint
+from kgrec.train.checkpoint import LOG_FILE, MODEL_FILE, save_checkpoint
 from kgrec.train.gnn import GNNTrainer, build_model, teacher_side
 from kgrec.train.loop import MONITOR, FitResult, fit
 from kgrec.train.resume import RESUME_FILE, RunState, load_resume_state, run_config
@@ -55,9 +55,6 @@ from kgrec.train.teacher import refit, tune_teacher
 Validate = Callable[[ScoreFn], Mapping[str, float]]
 """Validation metrics (with ``ndcg@20``) of a score function over the training history."""
 
-BEST_CHECKPOINT = "model.pt"
-LOG_FILE = "train_log.jsonl"
-
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -65,6 +62,8 @@ class TrainResult:
 
     Attributes:
         checkpoint: The served model (``out/model.pt``).
+        kind: What it serves: ``hybrid``, ``gnn`` or ``teacher`` (a hybrid whose validation
+            chose ``alpha = 0`` serves the teacher).
         best_epoch: GNN epochs (0-based index of the best) chosen on validation; ``-1`` when
             only the teacher is served.
         validation: Validation NDCG@20 of the teacher, the GNN and the hybrid.
@@ -75,6 +74,7 @@ class TrainResult:
     """
 
     checkpoint: Path
+    kind: str
     best_epoch: int
     validation: dict[str, float]
     alpha: float
@@ -213,7 +213,7 @@ def train(
         alpha if cfg.serve == "hybrid" else (1.0 if cfg.serve == "gnn" else 0.0),
     )
     checkpoint = save_checkpoint(
-        out / BEST_CHECKPOINT,
+        out / MODEL_FILE,
         hybrid,
         config=plain_config,
         metrics={**{f"val_{k}": v for k, v in validation.items()}, MONITOR: validation["served"]},
@@ -222,6 +222,7 @@ def train(
     )
     return TrainResult(
         checkpoint=checkpoint,
+        kind=hybrid.kind,
         best_epoch=best_epoch,
         validation=validation,
         alpha=alpha,

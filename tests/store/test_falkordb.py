@@ -16,6 +16,7 @@ from kgrec.errors import StoreError
 from kgrec.store.base import GraphPayload, RelationshipSet
 from kgrec.store.falkordb import FalkorDBStore
 from kgrec.store.payload import payload_from_dataset
+from kgrec.store.queries import load_query
 from kgrec.store.server import FalkorDBServer
 
 DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
@@ -152,3 +153,22 @@ def test_unknown_graph_is_a_clear_error(falkordb_home: Path) -> None:
     assert "t_other" in store.graphs() and "never_loaded" not in store.graphs()
     store._drop("t_other")
     store.close()
+
+
+def test_records_since_a_time_are_found_through_an_index(
+    store: FalkorDBStore, demo_payload: GraphPayload
+) -> None:
+    store.load(demo_payload)
+    graph = store._db.select_graph(store.graph_name)
+    plan = "\n".join(graph.explain(load_query("load/served_since"), {"since": 0}).plan)
+    assert "Index Scan" in plan, plan
+    store.query(
+        "MATCH (u:User {id: $u}), (i:Item {id: $i}) CREATE (u)-[:RECOMMENDED {ts: $ts}]->(i)",
+        {"u": "u0002", "i": "i0003", "ts": 5},
+        write=True,
+    )
+    assert graph.query(load_query("load/served_since"), {"since": 5}).result_set[0][1:3] == [
+        "u0002",
+        "i0003",
+    ]
+    assert graph.query(load_query("load/served_since"), {"since": 6}).result_set == []

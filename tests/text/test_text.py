@@ -11,6 +11,7 @@ import torch
 from kgrec.build import build_graph
 from kgrec.config import FeatureConfig, load_config
 from kgrec.errors import KgrecError
+from kgrec.files import save_torch
 from kgrec.text.cache import EmbeddingCache, embed_with_cache
 from kgrec.text.encoder import HashingEncoder, pool
 from kgrec.text.features import compute_features, load_features, node_texts
@@ -94,7 +95,10 @@ def test_features_round_trip_and_stale_detection(demo_artifacts: Path, tmp_path:
     assert again.computed == 0
     payload = torch.load(demo_artifacts / "features.pt", weights_only=True)
     payload["num_nodes"]["item"] = 399
-    torch.save(payload, demo_artifacts / "features.pt")
+    torch.save(payload, demo_artifacts / "features.pt")  # changed behind kgrec's back
+    with pytest.raises(KgrecError, match=r"features.pt is damaged \(checksum mismatch\)"):
+        load_features(demo_artifacts)
+    save_torch(payload, demo_artifacts / "features.pt")  # a whole file, of other data
     with pytest.raises(KgrecError, match="stale"):
         load_features(demo_artifacts)
     (demo_artifacts / "features.pt").unlink()

@@ -9,7 +9,13 @@ import torch
 
 from kgrec.errors import KgrecError
 from kgrec.nn.model import KGRec
-from kgrec.train.checkpoint import load_checkpoint, save_checkpoint
+from kgrec.train.checkpoint import (
+    check_resume_config,
+    checkpoint_metrics,
+    load_checkpoint,
+    promote,
+    save_checkpoint,
+)
 from kgrec.train.teacher import CheckpointTeacher
 
 NUM_NODES = {"user": 4, "item": 6, "genre": 2}
@@ -70,3 +76,66 @@ def test_missing_or_bad_checkpoint(tmp_path: Path) -> None:
     torch.save({"format": 99}, bad)
     with pytest.raises(KgrecError, match="not a kgrec checkpoint"):
         load_checkpoint(bad)
+
+
+def _checkpoint(path: Path, ndcg: float) -> Path:
+    model = KGRec(NUM_NODES, EDGES.keys(), embedding_dim=8)
+    model.get_embedding(EDGES)
+    return save_checkpoint(path, model, model.model_args, {}, {"ndcg@20": ndcg})
+
+
+def _run(folder: Path, ndcg: float) -> Path:
+    _checkpoint(folder / "model.pt", ndcg)
+    (folder / "last.pt").write_bytes(b"resume state")
+    (folder / "train_log.jsonl").write_text('{"epoch": 0}\n')
+    return folder
+
+
+def test_a_run_that_beats_the_served_model_replaces_it(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    first = promote(_run(out / ".training", 0.2), out)
+    assert first.promoted and first.previous is None
+    second = promote(_run(out / ".training", 0.3), out)
+    assert second.promoted and (second.new, second.previous) == (0.3, 0.2)
+    assert checkpoint_metrics(out / "model.pt") == {"ndcg@20": 0.3}
+    assert (out / "last.pt").read_bytes() == b"resume state"
+    assert not (out / ".training").exists()
+
+
+def test_a_worse_run_is_kept_beside_the_served_model(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    promote(_run(out / ".training", 0.3), out)
+    served = (out / "model.pt").read_bytes()
+    worse = promote(_run(out / ".training", 0.1), out)
+    assert not worse.promoted
+    assert (out / "model.pt").read_bytes() == served
+    assert worse.kept == out / "candidate" / "model.pt"
+    assert checkpoint_metrics(out / "candidate" / "model.pt") == {"ndcg@20": 0.1}
+    assert "does not beat the served model's 0.3000" in worse.reason
+    forced = promote(_run(out / ".training", 0.2), out, always=True)
+    assert forced.promoted and checkpoint_metrics(out / "model.pt") == {"ndcg@20": 0.2}
+
+
+def test_a_damaged_served_model_is_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "model"
+    promote(_run(out / ".training", 0.3), out)
+    data = bytearray((out / "model.pt").read_bytes())
+    weights = torch.load(out / "model.pt", weights_only=True)["user_embedding"].numpy().tobytes()
+    data[bytes(data).find(weights) + 5] ^= 0xFF  # a weight changes, the size does not
+    (out / "model.pt").write_bytes(bytes(data))
+    with pytest.raises(KgrecError, match=r"model\.pt is damaged"):
+        load_checkpoint(out / "model.pt")
+    result = promote(_run(out / ".training", 0.1), out)
+    assert result.promoted and "unusable" in result.reason
+
+
+def test_resume_refuses_other_settings_and_allows_more_epochs() -> None:
+    saved = {"model": {"embedding_dim": 64}, "train": {"lr": 0.005, "epochs": 10, "ks": (10,)}}
+    check_resume_config(saved, {**saved, "train": {**saved["train"], "epochs": 50}})
+    changed = {"model": {"embedding_dim": 32}, "train": {**saved["train"], "lr": 0.01}}
+    with pytest.raises(KgrecError) as info:
+        check_resume_config(saved, changed, where="out/last.pt")
+    message = str(info.value)
+    assert "cannot resume the run in out/last.pt" in message
+    assert "model.embedding_dim 64 -> 32" in message and "train.lr 0.005 -> 0.01" in message
+    assert "\n" not in message
