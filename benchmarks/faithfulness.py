@@ -1,9 +1,9 @@
 """Explanation faithfulness: does deleting the top path cost the model more than a random one?
 
 For ``--pairs`` users drawn at random (seeded), the top-1 served item is explained; its top
-path is deleted from the model's graph (edges and reverses) and the score recomputed by a
-full propagation of the checkpoint's model (:mod:`kgrec.eval.faithfulness`); so are
-``--random`` paths of the same length between the same user and item. Reports:
+path is deleted (its history item leaves the user's history) and the score recomputed by the
+checkpoint's own torch scorer (:mod:`kgrec.eval.faithfulness`); so are ``--random`` paths of
+the same length between the same user and item through other history items. Reports:
 
 - the share of pairs whose top path lowers the score more than the random paths (mean);
 - the mean score drops (top, random) and the base score;

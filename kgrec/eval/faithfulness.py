@@ -1,27 +1,30 @@
 """Deletion faithfulness: do explanations cite what the model relies on?
 
-For a served (user, item) pair the explanation's top path is deleted from the model's graph
-(its edges and their reverses) and the score ``s(u, i) = z_u . z_i`` recomputed by a full
-propagation of the checkpoint's model; the same is done for random paths of the same length
-between the same user and item. A faithful ranking makes the top path's deletion cost more
-than a random one's (``benchmarks/faithfulness.py`` reports the share of pairs where it does).
+For a served (user, item) pair the explanation's top path is deleted and the score recomputed
+by the checkpoint's own scorer (:class:`~kgrec.nn.hybrid.Hybrid`, torch; independent of the
+numpy serving code that ranked the paths); the same is done for random paths of the same
+length between the same user and item. kgrec's scorer reads a user's history, so deleting a
+path means deleting its first edge, ``user -INTERACTED-> h``: the history item through which
+its whole contribution flows (its KG or co-consumption edges are fixed weights of the model).
+A faithful ranking makes the top path's deletion cost more than a random one's
+(``benchmarks/faithfulness.py`` reports the share of pairs where it does).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from kgrec.data.edges import ArtifactEdge, EdgeType, reverse
+from kgrec.data.edges import ArtifactEdge
 from kgrec.data.hetero import load_artifact
+from kgrec.data.history import History, Prefix
+from kgrec.data.split import SPLITS
 from kgrec.naming import ITEM, USER
-from kgrec.text.features import load_features
 from kgrec.train.checkpoint import load_checkpoint
 
 
@@ -32,8 +35,8 @@ class Faithfulness:
     Attributes:
         user, item: The pair (indices).
         hops: Length of the top path.
-        base_score: ``s(u, i)`` from a full propagation over the unchanged graph.
-        top_drop: ``base_score - s'`` after deleting the top path's edges.
+        base_score: The item's score for the user over the unchanged history.
+        top_drop: ``base_score - s'`` after deleting the top path.
         random_drops: Drops after deleting each random path (same length, same endpoints).
     """
 
@@ -59,42 +62,32 @@ class Faithfulness:
 
 
 class ScoreOracle:
-    """Recomputes ``s(u, i)`` with a checkpoint's model over an edited graph (torch).
+    """Recomputes a user's score of an item with a checkpoint's scorer after deleting
+    ``user -> item`` interaction edges from the user's history (torch).
 
     Args:
         checkpoint: ``model.pt``.
-        artifacts_dir: The artifact it was trained on.
-        x_dict: Text features ``{node_type: [n, text_dim]}`` for a text model; default: read
-            from the artifact when the model needs them.
+        artifacts_dir: The artifact it was trained on (every split is history at serving).
     """
 
-    def __init__(
-        self,
-        checkpoint: Path | str,
-        artifacts_dir: Path | str,
-        x_dict: Mapping[str, Tensor] | None = None,
-    ) -> None:
-        self.model, _ = load_checkpoint(checkpoint)
-        self.edge_index_dict: dict[EdgeType, Tensor] = dict(
-            load_artifact(artifacts_dir).to_hetero_data().edge_index_dict
-        )
-        if x_dict is None and self.model.text_dim:
-            x_dict = load_features(artifacts_dir)[0]
-        self.x_dict = x_dict
+    def __init__(self, checkpoint: Path | str, artifacts_dir: Path | str) -> None:
+        self.hybrid, _ = load_checkpoint(checkpoint)
+        self.history = History.from_artifact(load_artifact(artifacts_dir), SPLITS)
 
     def score(self, user: int, item: int, removed: Sequence[ArtifactEdge] = ()) -> float:
-        """``z_u . z_i`` after deleting ``removed`` edges (and their reverses)."""
-        edges = dict(self.edge_index_dict)
-        for edge in removed:
-            forward = (edge.edge_type, edge.source, edge.target)
-            backward = (reverse(edge.edge_type), edge.target, edge.source)
-            for edge_type, a, b in (forward, backward):
-                if edge_type in edges:
-                    index = edges[edge_type]
-                    edges[edge_type] = index[:, ~((index[0] == a) & (index[1] == b))]
-        with torch.no_grad():
-            final = self.model(edges, self.x_dict)
-        return float(final[USER][user] @ final[ITEM][item])
+        """The score after deleting the ``user -> item`` edges among ``removed`` (other
+        edges do not change the scorer's input)."""
+        gone = {
+            e.target if e.edge_type[0] == USER else e.source
+            for e in removed
+            if {e.edge_type[0], e.edge_type[2]} == {USER, ITEM}
+            and (e.source if e.edge_type[0] == USER else e.target) == user
+        }
+        lo, hi = int(self.history.ptr[user]), int(self.history.ptr[user + 1])
+        items, ages = self.history.item[lo:hi], self.history.age[lo:hi]
+        keep = torch.tensor([int(i) not in gone for i in items.tolist()], dtype=torch.bool)
+        prefix = Prefix(torch.zeros(int(keep.sum()), dtype=torch.long), items[keep], ages[keep], 1)
+        return float(self.hybrid.score(prefix)[0, item])
 
 
 def deletion_test(

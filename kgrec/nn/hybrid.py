@@ -55,39 +55,28 @@ class Hybrid:
 
     @torch.no_grad()
     def score(self, prefix: Prefix, x_dict: Mapping[str, Tensor] | None = None) -> Tensor:
-        """Scores ``[B, num_items]`` of the prefix rows."""
+        """Scores ``[B, num_items]`` of the prefix rows (text features are needed only by a
+        GNN built in this process; a loaded checkpoint carries its item embeddings)."""
+        return self._score(prefix, self._serving(x_dict))
+
+    def score_fn(self, history: History, x_dict: Mapping[str, Tensor] | None = None) -> ScoreFn:
+        """``users -> scores`` over ``history`` (item embeddings computed once)."""
+        cache = self._serving(x_dict)
+        return lambda users: self._score(history.select(users.cpu()), cache)
+
+    @torch.no_grad()
+    def _score(self, prefix: Prefix, cache: tuple[Tensor, Tensor, float] | None) -> Tensor:
         total = (
             self.teacher.score(prefix)
             if self.teacher is not None
             else torch.zeros(prefix.num_rows, self.num_items)
         )
-        if self.model is not None and self.alpha:
-            self.model.eval()
-            device = self.model.item_input.weight.device
-            rows = prefix.dense(self.num_items, self.model.decay).to(device)
-            logits = self.model(rows, x_dict).float().cpu()
+        if cache is not None:
+            items_in, items_out, decay = cache
+            rows = prefix.dense(self.num_items, decay)
+            logits = F.normalize(rows @ items_in, dim=-1) @ items_out.t()
             total = total + self.alpha * (standardize(logits) if self.teacher else logits)
         return total
-
-    def score_fn(self, history: History, x_dict: Mapping[str, Tensor] | None = None) -> ScoreFn:
-        """``users -> scores`` over ``history`` (item embeddings computed once)."""
-        cache = self._serving(x_dict)
-
-        def score(users: Tensor) -> Tensor:
-            prefix = history.select(users.cpu())
-            total = (
-                self.teacher.score(prefix)
-                if self.teacher is not None
-                else torch.zeros(prefix.num_rows, self.num_items)
-            )
-            if cache is not None:
-                items_in, items_out, decay = cache
-                rows = prefix.dense(self.num_items, decay)
-                logits = F.normalize(rows @ items_in, dim=-1) @ items_out.t()
-                total = total + self.alpha * (standardize(logits) if self.teacher else logits)
-            return total
-
-        return score
 
     def _serving(self, x_dict: Mapping[str, Tensor] | None) -> tuple[Tensor, Tensor, float] | None:
         if self.model is None or not self.alpha:

@@ -281,9 +281,8 @@ class KGRec(nn.Module):
                 f"the graph has {graph.num_entities} entities, the model {self.num_entities}"
             )
         device = self.item_input.weight.device
-        self._graph = ItemEntityGraph(
-            *(t.to(device) if isinstance(t, Tensor) else t for t in _fields(graph))
-        )
+        moved = [t.to(device) if isinstance(t, Tensor) else t for t in _fields(graph)]
+        self._graph = ItemEntityGraph(*moved)  # type: ignore[arg-type]
         self._adjacency = self._graph.adjacency(self.num_items) if graph.item.numel() else None
 
     @property

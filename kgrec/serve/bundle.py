@@ -128,7 +128,8 @@ class Bundle:
         seen_indices: ``[nnz]`` item indices each user has interacted with (any split).
         history_indptr, history_items, history_ages: Each user's interactions oldest first
             with their ages (CSR ``[num_users + 1]``, ``[E]``, ``[E]``).
-        scorer: The trained score (:class:`~kgrec.serve.scorer.HybridScorer`).
+        scorer: The trained score (:class:`~kgrec.serve.scorer.HybridScorer`); ``None``
+            for an embeddings-only bundle (scores are dot products).
         user_ids: External user ids, ``user_ids[index]``.
         item_ids: External item ids, ``item_ids[index]``.
         titles: Item titles (the id when an item has none), ``titles[index]``.
@@ -140,15 +141,15 @@ class Bundle:
     item_embedding: np.ndarray
     seen_indptr: np.ndarray
     seen_indices: np.ndarray
-    history_indptr: np.ndarray
-    history_items: np.ndarray
-    history_ages: np.ndarray
-    scorer: HybridScorer
     user_ids: list[str]
     item_ids: list[str]
     titles: list[str]
     meta: BundleMeta
     path: Path
+    scorer: HybridScorer | None = None
+    history_indptr: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    history_items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    history_ages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     _user_index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     _item_index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -181,7 +182,10 @@ class Bundle:
         return np.asarray(self.seen_indices[self.seen_indptr[user] : self.seen_indptr[user + 1]])
 
     def history(self, user: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(items [n], ages [n])`` of user ``user`` (an index), oldest first."""
+        """``(items [n], ages [n])`` of user ``user`` (an index), oldest first (empty for a
+        bundle without histories)."""
+        if self.history_indptr.shape[0] <= user + 1:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         lo, hi = int(self.history_indptr[user]), int(self.history_indptr[user + 1])
         return np.asarray(self.history_items[lo:hi]), np.asarray(self.history_ages[lo:hi])
 
@@ -316,7 +320,7 @@ def load_bundle(folder: Path | str) -> Bundle:
         or bundle.item_embedding.shape[0] != len(bundle.item_ids)
         or bundle.seen_indptr.shape[0] != len(bundle.user_ids) + 1
         or bundle.history_indptr.shape[0] != len(bundle.user_ids) + 1
-        or scorer.num_items != len(bundle.item_ids)
+        or (scorer is not None and scorer.num_items != len(bundle.item_ids))
     ):
         raise DamagedFileError(folder, "its arrays disagree in size", _rebuild(folder))
     return bundle

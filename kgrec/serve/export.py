@@ -1,18 +1,18 @@
 """Writing the serving bundle from a checkpoint (the one serving module that needs torch).
 
 :func:`export_bundle` reads the checkpoint and the ``build-graph`` artifact it was trained on
-and writes what :mod:`kgrec.serve.bundle` and :mod:`kgrec.serve.graph` read with numpy
-alone: embeddings, every user's seen items, ids and titles, items added since training
-(placed in the model's space, :mod:`kgrec.serve.placement`) and the model's message-passing
-graph for explanations. :func:`message_passing_edge_types` is the one place that decides
-which edge types a model used.
+and writes what :mod:`kgrec.serve.bundle`, :mod:`kgrec.serve.scorer` and
+:mod:`kgrec.serve.graph` read with numpy alone: the scorer (teacher matrices, GNN item
+embeddings), every user's time-ordered history, the GNN's user vectors, ids and titles, items
+added since training (placed in the GNN's item space, :mod:`kgrec.serve.placement`) and the
+graph the model used, for explanation paths.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,13 +23,16 @@ import pandas as pd
 import torch
 
 from kgrec.data.added_items import AddedItems, added_stamp, load_added
-from kgrec.data.edges import EdgeType, is_interaction, reverse
+from kgrec.data.edges import EdgeType, is_interaction
 from kgrec.data.hetero import GraphArtifact, load_artifact
+from kgrec.data.history import History
 from kgrec.data.layout import TABLES_DIR
+from kgrec.data.split import SPLITS
 from kgrec.errors import KgrecError
-from kgrec.files import staging_dir, swap_dir
+from kgrec.files import DamagedFileError, checksums, remove_stale, staging_dir, swap_dir
 from kgrec.naming import ITEM, USER, relation_name
 from kgrec.serve.bundle import (
+    SCORER_DIR,
     Bundle,
     BundleMeta,
     artifact_stamp,
@@ -40,35 +43,38 @@ from kgrec.serve.bundle import (
     recorded_artifacts,
     serving_dir,
 )
+from kgrec.serve.export_scorer import scorer_of
 from kgrec.serve.graph import GRAPH_DIR
 from kgrec.serve.placement import place_items
+from kgrec.serve.scorer import save_scorer
 from kgrec.text.features import load_features
-from kgrec.train.checkpoint import load_checkpoint
+from kgrec.train.checkpoint import ServingArrays, read_serving
 
 
-def message_passing_edge_types(model_args: Mapping[str, Any]) -> list[EdgeType]:
-    """The edge types a model propagated over, from its checkpoint's ``model_args``.
-
-    ``edge_types`` lists what the model may use (rare relations already pruned by training);
-    with ``use_kg`` false only the user-item types carry messages.
-    """
-    types = [(str(s), str(r), str(d)) for s, r, d in model_args["edge_types"]]
-    if not model_args.get("use_kg", True):
-        types = [e for e in types if is_interaction(e)]
-    return types
-
-
-def open_bundle(checkpoint: Path | str, artifacts_dir: Path | str | None = None) -> Bundle:
-    """The bundle of ``checkpoint``, exported first when missing or stale.
+def open_bundle(
+    checkpoint: Path | str,
+    artifacts_dir: Path | str | None = None,
+    notes: list[str] | None = None,
+) -> Bundle:
+    """The bundle of ``checkpoint``, exported first when missing, stale or damaged.
 
     Args:
         checkpoint: A ``model.pt`` written by ``kgrec train``.
         artifacts_dir: Its artifact folder; default: the one recorded in an existing bundle.
+        notes: Receives a line when a damaged bundle was re-exported.
     """
-    bundle = fresh_bundle(checkpoint, artifacts_dir)
+    checkpoint = Path(checkpoint)
+    artifacts = artifacts_dir or recorded_artifacts(serving_dir(checkpoint))
+    try:
+        bundle = fresh_bundle(checkpoint, artifacts_dir)
+    except DamagedFileError as exc:
+        if artifacts is None:
+            raise
+        if notes is not None:
+            notes.append(f"{exc.path} was damaged: re-exported the bundle from {checkpoint}")
+        bundle = None
     if bundle is not None:
         return bundle
-    artifacts = artifacts_dir or recorded_artifacts(serving_dir(checkpoint))
     if artifacts is None:
         raise KgrecError(f"no serving bundle for {checkpoint}: give the artifact folder")
     return load_bundle(export_bundle(checkpoint, artifacts))
@@ -79,49 +85,62 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
     folder.
 
     ``artifacts_dir`` is the ``build-graph`` artifact the model was trained on: it gives the
-    id maps, item titles, every user's interactions (all splits, never recommended again)
-    and the graph. The folder is replaced atomically (staging folder, then renames).
+    id maps, item titles, every user's interactions (all splits: the scorer's input, never
+    recommended again) and the graph. The folder is replaced atomically (staging folder,
+    then renames); ``meta.json`` records the sha256 of every file.
     """
     checkpoint, artifacts_dir = Path(checkpoint), Path(artifacts_dir)
-    model, meta = load_checkpoint(checkpoint)
-    cached = model.get_embedding()
-    user_emb = cached[USER].float().numpy().astype(np.float32)  # [U, d]
-    item_emb = cached[ITEM].float().numpy().astype(np.float32)  # [I, d]
+    serving = read_serving(checkpoint)
     artifact = load_artifact(artifacts_dir)
     num_users, num_items = artifact.num_nodes[USER], artifact.num_nodes[ITEM]
-    if user_emb.shape[0] != num_users or item_emb.shape[0] != num_items:
+    if serving.num_items != num_items:
         raise KgrecError(
-            f"{checkpoint} has {user_emb.shape[0]} users and {item_emb.shape[0]} items but the "
-            f"artifact in {artifacts_dir} has {num_users} and {num_items}: was the model trained "
-            "on another dataset? (retrain with kgrec train, or pass --checkpoint)"
+            f"{checkpoint} scores {serving.num_items} items but the artifact in "
+            f"{artifacts_dir} has {num_items}: was the model trained on another dataset? "
+            "(retrain with kgrec train, or pass --checkpoint)"
         )
+    history = History.from_artifact(artifact, SPLITS)
     seen = _user_rows(np.concatenate([e.numpy() for e in artifact.split_edge_index.values()], 1))
     seen_indptr, seen_indices = _csr(seen, num_users)
 
     item_ids = [str(x) for x in artifact.id_map.ids[ITEM]]
     titles = _titles(artifacts_dir, item_ids)
-    added = _place_added(artifacts_dir, item_ids, item_emb)
+    user_emb, item_emb = _gnn_vectors(serving, history)
+    added = _place_added(artifacts_dir, item_ids, item_emb) if item_emb.shape[1] else None
+    if added is None and load_added(artifacts_dir) is not None and not item_emb.shape[1]:
+        raise KgrecError(
+            f"{checkpoint} serves the item-item teacher alone, which cannot score the items "
+            "of kgrec add-items (they have no interactions): train with --serve hybrid or gnn"
+        )
     if added is not None:
         item_emb = np.concatenate([item_emb, added.embedding])
         item_ids = item_ids + added.items.item_ids
         titles = titles + [item.title for item in added.items.items]
+    scorer = scorer_of(serving, added.embedding if added is not None else None)
 
-    edge_types = message_passing_edge_types(meta.model_args)
-    x_dict = load_features(artifacts_dir)[0] if model.text_dim else None
-    carried = carriers(model, artifact.to_hetero_data().edge_index_dict, x_dict)
-    graph = _explanation_graph(artifact, artifacts_dir, set(edge_types), added, carried)
-    graph.relation_vectors = relation_vectors(model, graph.relations, item_emb.shape[1])
+    edge_types = list(serving.edge_types)
+    graph = _explanation_graph(artifact, artifacts_dir, set(edge_types), added)
 
     target = serving_dir(checkpoint)
+    remove_stale(target.parent)
     staging = staging_dir(target)
     try:
-        np.save(staging / "user_embedding.npy", user_emb)
-        np.save(staging / "item_embedding.npy", item_emb)
-        np.save(staging / "seen_indptr.npy", seen_indptr)
-        np.save(staging / "seen_indices.npy", seen_indices)
+        arrays = {
+            "user_embedding": user_emb,
+            "item_embedding": item_emb.astype(np.float32),
+            "seen_indptr": seen_indptr,
+            "seen_indices": seen_indices,
+            "history_indptr": history.ptr.numpy().astype(np.int64),
+            "history_items": history.item.numpy().astype(np.int64),
+            "history_ages": history.age.numpy().astype(np.int64),
+        }
+        for name, values in arrays.items():
+            np.save(staging / f"{name}.npy", values)
         _write_json(staging / "users.json", [str(x) for x in artifact.id_map.ids[USER]])
         _write_json(staging / "items.json", {"ids": item_ids, "titles": titles})
         graph.save(staging / GRAPH_DIR)
+        save_scorer(scorer, staging / SCORER_DIR)
+        files = sorted(str(f.relative_to(staging)) for f in staging.rglob("*") if f.is_file())
         bundle_meta = BundleMeta(
             model_id=model_id_of(checkpoint),
             created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -137,6 +156,8 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
             dim=int(user_emb.shape[1]),
             num_seen=int(seen_indices.size),
             edge_types=edge_types,
+            kind=serving.kind,
+            files=checksums(staging, files),
         )
         _write_json(staging / "meta.json", bundle_meta.to_json())
         swap_dir(staging, target)
@@ -144,6 +165,19 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _gnn_vectors(serving: ServingArrays, history: History) -> tuple[np.ndarray, np.ndarray]:
+    """``(user vectors [U, d], item output embeddings [I, d])`` of the GNN, float32:
+    ``norm(sum_h decay ** age_h E_in[h])`` per user; ``d = 0`` without a GNN."""
+    if serving.item_input is None or serving.item_output is None or not serving.alpha:
+        return (
+            np.zeros((history.num_users, 0), dtype=np.float32),
+            np.zeros((history.num_items, 0), dtype=np.float32),
+        )
+    users = history.sparse(serving.decay) @ serving.item_input.float()  # [U, d]
+    users = torch.nn.functional.normalize(users, dim=-1)
+    return users.numpy().astype(np.float32), serving.item_output.float().numpy()
 
 
 @dataclass(frozen=True)
@@ -189,50 +223,6 @@ def item_entities(artifacts_dir: Path | str, item_ids: list[str]) -> list[set[st
     return linked
 
 
-def carriers(
-    model: Any, edge_index_dict: Mapping[EdgeType, torch.Tensor], x_dict: Any
-) -> dict[str, np.ndarray]:
-    """What each node passes to its neighbours over the model's layers, ``{type: [n, d]}``.
-
-    The model's final embedding is the mean of its layer states, ``z = (h_0 + ... + h_L) /
-    (L + 1)``, and a neighbour receives ``h_0 .. h_{L-1}`` of a node (its last state reaches
-    no one), so the carrier is ``(h_0 + ... + h_{L-1}) / (L + 1)``: ``L / (L + 1)`` times the
-    final embedding of the same model run for ``L - 1`` layers. A model without
-    ``num_layers`` gets its final embeddings instead.
-    """
-    layers = getattr(model, "num_layers", None)
-    with torch.no_grad():
-        if not isinstance(layers, int) or layers < 1:
-            return {t: v.float().numpy() for t, v in model(edge_index_dict, x_dict).items()}
-        try:
-            model.num_layers = layers - 1
-            shorter = model(edge_index_dict, x_dict)
-        finally:
-            model.num_layers = layers
-    scale = layers / (layers + 1)
-    return {t: (v.float() * scale).numpy() for t, v in shorter.items()}
-
-
-def relation_vectors(model: Any, relations: list[EdgeType], dim: int) -> np.ndarray:
-    """``[2, R, d]`` the vector ``e_r`` the model multiplies a message by, per stored relation:
-    ``[0]`` into its tail (the stored direction), ``[1]`` into its head (the reverse).
-
-    Ones where the model has no vector for the direction (no ``relation_emb``, or an edge
-    type it does not propagate over), i.e. a message passed unchanged.
-    """
-    out = np.ones((2, len(relations), dim), dtype=np.float32)
-    kinds = list(getattr(model, "kg_edge_types", []))
-    table = getattr(model, "relation_emb", None)
-    if table is None:
-        return out
-    weights = table.detach().float().numpy()
-    for r, edge_type in enumerate(relations):
-        for direction, into in enumerate((edge_type, reverse(edge_type))):
-            if into in kinds and weights.shape[1] == dim:
-                out[direction, r] = weights[kinds.index(into)]
-    return out
-
-
 @dataclass
 class _GraphArrays:
     """What :mod:`kgrec.serve.graph` reads, before it is written."""
@@ -240,8 +230,6 @@ class _GraphArrays:
     train: tuple[np.ndarray, np.ndarray]
     item_entity: np.ndarray  # [4, N]
     item_item: np.ndarray  # [3, M]
-    carriers: dict[str, np.ndarray]  # user [U, d], item [I, d], entity [E, d]
-    relation_vectors: np.ndarray  # [2, R, d]
     relations: list[EdgeType]
     entity_types: list[str]
     entities: dict[str, list[Any]]
@@ -252,9 +240,6 @@ class _GraphArrays:
         np.save(folder / "train_indices.npy", self.train[1])
         np.save(folder / "item_entity.npy", self.item_entity)
         np.save(folder / "item_item.npy", self.item_item)
-        for name, values in self.carriers.items():
-            np.save(folder / f"{name}_carrier.npy", values.astype(np.float32))
-        np.save(folder / "relation_vectors.npy", self.relation_vectors.astype(np.float32))
         meta = {
             "relations": [list(r) for r in self.relations],
             "entity_types": self.entity_types,
@@ -268,12 +253,12 @@ def _explanation_graph(
     artifacts_dir: Path,
     used: set[EdgeType],
     added: _Placed | None,
-    carried: Mapping[str, np.ndarray],
 ) -> _GraphArrays:
     """The used edges around items, from the artifact's own edge tensors (see
     :mod:`kgrec.serve.graph`); items added later keep their links of used relations."""
     num_users, num_items = artifact.num_nodes[USER], artifact.num_nodes[ITEM]
-    train = _csr(_user_rows(artifact.split_edge_index["train"].numpy()), num_users)
+    every = np.concatenate([e.numpy() for e in artifact.split_edge_index.values()], axis=1)
+    train = _csr(_user_rows(every), num_users)  # what the scorer reads: every split
 
     relations: list[EdgeType] = []
     ie_parts: list[np.ndarray] = []  # [5, n]: item, entity type, entity index, relation, head
@@ -311,18 +296,10 @@ def _explanation_graph(
         for t, k in zip(ent_type, ent_index, strict=True)
     ]
     names = _entity_names(artifacts_dir, ids)
-    dim = carried[ITEM].shape[1]
-    entity_carrier = np.zeros((ent_type.size, dim), dtype=np.float32)
-    for position, node_type in enumerate(entity_types):
-        mine = np.flatnonzero(ent_type == position)
-        if mine.size and node_type in carried:
-            entity_carrier[mine] = carried[node_type][ent_index[mine]]
     return _GraphArrays(
         train=train,
         item_entity=np.stack([ie[0], entity, ie[3], ie[4]]).astype(np.int64),
         item_item=ii.astype(np.int64),
-        carriers={USER: carried[USER], ITEM: carried[ITEM], "entity": entity_carrier},
-        relation_vectors=np.ones((2, len(relations), dim), dtype=np.float32),
         relations=relations,
         entity_types=entity_types,
         entities={

@@ -1,4 +1,4 @@
-"""The model's message-passing graph as explanations walk it (numpy, from the bundle).
+"""The graph the model used, as explanations walk it (numpy, from the bundle).
 
 :func:`kgrec.serve.export.export_bundle` writes it into ``<bundle>/graph/`` from the very
 edge tensors the model propagated over, keeping only the edge types the model used
@@ -8,15 +8,11 @@ knowledge-graph edges at all, a model that pruned a rare relation gets none of t
 ======================  =====================================================================
 file                    content
 ======================  =====================================================================
-``train_indptr.npy``    int64 ``[num_users + 1]``: CSR rows of the training interactions
+``train_indptr.npy``    int64 ``[num_users + 1]``: CSR rows of the users' interactions (every
+                        split: the history the scorer reads)
 ``train_indices.npy``   int64 ``[nnz]``: their items, sorted within each row
 ``item_entity.npy``     int64 ``[4, N]``: item, entity, relation, 1 if the item is the head
 ``item_item.npy``       int64 ``[3, M]``: head item, tail item, relation
-``*_carrier.npy``       float32 ``[n, d]`` for ``user``, ``item`` (trained items) and
-                        ``entity``: what each node passes to its neighbours over the model's
-                        layers (:func:`kgrec.serve.export.carriers`)
-``relation_vectors``    float32 ``[2, R, d]``: the model's relation vector per relation, into
-``.npy``                its tail (``[0]``) and into its head (``[1]``)
 ``graph.json``          ``relations``: ``[(src, rel, dst)]`` (stored direction);
                         ``entities``: ``type`` (index into ``entity_types``), ``id``,
                         ``name``, ``index`` (within its node type), per graph entity
@@ -43,10 +39,6 @@ GRAPH_ARRAYS = (
     "train_indices",
     "item_entity",
     "item_item",
-    "user_carrier",
-    "item_carrier",
-    "entity_carrier",
-    "relation_vectors",
 )
 
 
@@ -111,10 +103,6 @@ class ExplanationGraph:
         ii_head, ii_relation: ``[M]`` per item-item edge.
         relations: Edge types ``(src, rel, dst)`` in their stored direction.
         entities: The entities.
-        user_carrier, item_carrier, entity_carrier: ``[U, d]``, ``[I_trained, d]``,
-            ``[E, d]``: what each node passes to its neighbours over the model's layers.
-        relation_vectors: ``[2, R, d]`` what the model multiplies a message over relation
-            ``r`` by: ``[0, r]`` into the relation's tail, ``[1, r]`` into its head.
     """
 
     user_items: Csr
@@ -128,10 +116,6 @@ class ExplanationGraph:
     ii_relation: np.ndarray
     relations: list[EdgeType]
     entities: Entities
-    user_carrier: np.ndarray
-    item_carrier: np.ndarray
-    entity_carrier: np.ndarray
-    relation_vectors: np.ndarray
 
 
 def graph_dir(bundle_dir: Path) -> Path:
@@ -181,8 +165,4 @@ def load_graph(bundle_dir: Path, num_users: int, num_items: int) -> ExplanationG
         ii_relation=ii[2],
         relations=[(str(s), str(r), str(d)) for s, r, d in meta["relations"]],
         entities=entities,
-        user_carrier=arrays["user_carrier"],
-        item_carrier=arrays["item_carrier"],
-        entity_carrier=arrays["entity_carrier"],
-        relation_vectors=arrays["relation_vectors"],
     )

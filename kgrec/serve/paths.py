@@ -1,43 +1,29 @@
-r"""Why was an item recommended? Graph paths from the user to the item, ranked by the model.
+r"""Why was an item recommended? Paths from the user to the item, ranked by the model's score.
 
-Paths (at most 3 hops) are walked in the model's own message-passing graph
-(:mod:`kgrec.serve.graph`: the training interactions plus the knowledge-graph edge types the
-model used):
+kgrec's score is exactly a per-user constant plus one contribution per item of the user's
+history (:mod:`kgrec.serve.scorer`)::
+
+    score(u, i) = c_u + sum_h contribution(h, i)
+
+so "why ``i``" has an exact answer: the history items ``h`` with the largest contributions,
+the evidence the model weighed. Each is shown with a path of at most 3 hops in the graph the
+model used (:mod:`kgrec.serve.graph`: the user's interactions plus the knowledge-graph edge
+types the model read) from the user through ``h`` to ``i``:
 
 ====================  ====================================================================
 kind                  path
 ====================  ====================================================================
-``direct``            ``user -INTERACTED-> item`` (the user already interacted with it)
-``attribute``         ``user -INTERACTED-> j -REL-> entity <-REL- item`` (shared director,
-                      actor, genre, ...)
-``linked``            ``user -INTERACTED-> j -REL- item`` (a KG relation between two items)
-``collaborative``     ``user -INTERACTED-> j <-INTERACTED- other user -INTERACTED-> item``
+``attribute``         ``user -INTERACTED-> h -REL-> entity <-REL- item`` (shared director,
+                      actor, genre, ...; the least common entity first)
+``linked``            ``user -INTERACTED-> h -REL- item`` (a KG relation between two items)
+``collaborative``     ``user -INTERACTED-> h <-INTERACTED- another user -INTERACTED-> item``
+                      (no other user is named)
 ====================  ====================================================================
 
-**Ranking: what deleting the path would cost the score.** The model scores
-``s(u, i) = z_u . z_i`` with final embeddings ``z`` that are layer means of propagation: a
-node's state is a weighted sum of its neighbours' states, with ``w_uj = 1 / sqrt(deg(u)
-deg(j))`` on interactions (LightGCN's symmetric normalisation) and ``1 / k_i`` on the ``k_i``
-knowledge-graph edges into an item (the model's mean aggregation, each message multiplied
-by its relation's vector ``e_r``). Over the layers an edge carries its neighbour's *carrier*
-``c_j`` (the layer states it passes on, :func:`kgrec.serve.export.carriers`) into the
-endpoint's final embedding, and deleting it also renormalises the endpoint's other edges.
-To first order, deleting the edge ``u - j`` lowers the score by
-
-.. math::
-
-    \Delta_u(j) = \alpha_u t_j - (\alpha_u - 1) \sum_{j' \in N(u)} t_{j'}, \qquad
-    t_j = w_{uj}\, c_j \cdot z_i, \quad \alpha_u = \sqrt{\deg(u) / (\deg(u) - 1)}
-
-and an edge ``x - i`` at the item likewise by ``Delta_i(x)`` (terms ``w_ix c_x . z_u`` over
-the item's users, factor ``sqrt(deg(i) / (deg(i) - 1))``; or ``(e_r * c_x) . z_u / k_i``
-over its knowledge-graph neighbours, factor ``k_i / (k_i - 1)``). A path's **contribution** is what
-deleting its edges costs: ``Delta_u(j) + Delta_i(x)`` for ``u - j ... x - i`` (``x`` is the
-shared entity, the other user, or ``j`` itself for a linked item), ``Delta_u(i) + Delta_i(u)``
-for the direct path. The middle edge of a 3-hop path reaches the score only through two
-normalised hops and is left out. The top path is thus the one whose deletion costs the model
-most, to first order; :mod:`kgrec.eval.faithfulness` checks it against the model's own full
-re-propagation (``benchmarks/faithfulness.py``). ``share`` is the contribution over the score.
+A path's ``contribution`` is ``contribution(h, i)``: what deleting its first edge (``h`` from
+the user's history) removes from the score, to first order (exactly, up to the per-user
+standardisation; :mod:`kgrec.eval.faithfulness` checks it against the checkpoint's own
+scorer). ``share`` is that contribution over the sum of the positive ones.
 """
 
 from __future__ import annotations
@@ -46,17 +32,19 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from kgrec.errors import KgrecError
 from kgrec.naming import ITEM, USER, rel_type_for_relation
 from kgrec.serve import sentences
 from kgrec.serve.bundle import Bundle
 from kgrec.serve.graph import Csr, ExplanationGraph, load_graph
 from kgrec.serve.graph_path import Edge, GraphPath, Node
 from kgrec.serve.recommend import UnknownIdError
+from kgrec.serve.scorer import Contributions
 
 INTERACTED = "INTERACTED"
 INTERACTS = "interacts"
-KINDS = ("direct", "linked", "attribute", "collaborative")
-HOPS = {"direct": 1, "linked": 2, "attribute": 3, "collaborative": 3}
+KINDS = ("attribute", "linked", "collaborative")
+HOPS = {"linked": 2, "attribute": 3, "collaborative": 3}
 
 
 @dataclass(frozen=True)
@@ -65,58 +53,60 @@ class Candidates:
 
     Attributes:
         user, item: Their indices.
-        base_score: ``s(user, item) = z_u . z_i``.
+        base_score: The item's score for the user.
+        total: The sum of the positive per-history-item contributions.
         kind: Index into :data:`KINDS`.
-        contribution: Each path's contribution (module docstring).
-        rated: ``j``, the user's item the path leaves by (the item itself for ``direct``).
+        contribution: Each path's contribution (that of its history item).
+        rated: ``h``, the history item the path leaves by.
         via: The shared entity (``attribute``), the other user (``collaborative``), else
             ``-1``.
-        edge_rated: The KG edge at ``j``: item-entity edge id (``attribute``), item-item
+        edge_rated: The KG edge at ``h``: item-entity edge id (``attribute``), item-item
             edge id (``linked``), else ``-1``.
         edge_item: The item-entity edge id at the item (``attribute``), else ``-1``.
+        specificity: Tie-break within one history item: higher first (``1 / degree`` of a
+            shared entity; 0 for the other kinds).
     """
 
     user: int
     item: int
     base_score: float
+    total: float
     kind: np.ndarray
     contribution: np.ndarray
     rated: np.ndarray
     via: np.ndarray
     edge_rated: np.ndarray
     edge_item: np.ndarray
+    specificity: np.ndarray
 
     def __len__(self) -> int:
-        return int(self.kind.size)
+        return int(self.kind.shape[0])
 
     @property
     def hops(self) -> np.ndarray:
-        """``[n]`` path lengths."""
-        return np.asarray([HOPS[k] for k in KINDS])[self.kind]
+        """Each path's length ``[n]``."""
+        return np.asarray([HOPS[KINDS[k]] for k in self.kind.tolist()], dtype=np.int64)
 
     def ranked(self) -> np.ndarray:
-        """Indices, highest contribution first (ties: kind, then the indices of the path)."""
-        return np.lexsort((self.via, self.rated, self.kind, -self.contribution))
+        """Path positions, largest contribution first; then attribute, linked,
+        collaborative; then the most specific shared entity."""
+        return np.lexsort((-self.specificity, self.kind, -self.contribution))
 
 
 class Explainer:
     """Path explanations for one model (bundle); its graph is loaded once.
 
     Args:
-        bundle: The serving bundle (embeddings, ids, titles, the model's graph).
+        bundle: The serving bundle (scorer, histories, ids, titles, the model's graph).
         graph: The bundle's explanation graph (default: read from the bundle folder).
     """
 
     def __init__(self, bundle: Bundle, graph: ExplanationGraph | None = None) -> None:
+        if bundle.scorer is None:
+            raise KgrecError(f"{bundle.path}: a bundle without a scorer cannot be explained")
         self.bundle = bundle
+        self.scorer = bundle.scorer
         self.graph = graph or load_graph(bundle.path, bundle.num_users, bundle.num_items)
-        self.z_user = np.asarray(bundle.user_embedding, dtype=np.float32)  # [U, d]
-        self.z_item = np.asarray(bundle.item_embedding, dtype=np.float32)  # [I, d]
-        self.c_user = np.asarray(self.graph.user_carrier, dtype=np.float32)  # [U, d]
-        self.c_item = np.asarray(self.graph.item_carrier, dtype=np.float32)  # [I_trained, d]
-        self.c_entity = np.asarray(self.graph.entity_carrier, dtype=np.float32)  # [E, d]
-        self.deg_user = np.maximum(self.graph.user_items.degree(), 1).astype(np.float64)
-        self.deg_item = np.maximum(self.graph.item_users.degree(), 1).astype(np.float64)
 
     # ------------------------------------------------------------------ lookups
 
@@ -135,6 +125,11 @@ class Explainer:
     def _user_node(self, u: int) -> Node:
         return Node(USER, self.bundle.user_ids[u], self.bundle.user_ids[u], u)
 
+    @staticmethod
+    def _someone(v: int) -> Node:
+        """Another user, never named (customers see no one else's data)."""
+        return Node(USER, "", "another user", v)
+
     def _item_node(self, i: int) -> Node:
         return Node(ITEM, self.bundle.item_ids[i], self.bundle.titles[i], i)
 
@@ -144,126 +139,109 @@ class Explainer:
 
     # ------------------------------------------------------------------ paths
 
+    def contributions(self, user_id: str, item_id: str) -> Contributions:
+        """The exact split of the item's score over the user's history items."""
+        u, i = self.user_index(user_id), self.item_index(item_id)
+        items, ages = self.bundle.history(u)
+        return self.scorer.contributions(items, ages, i)
+
     def candidates(self, user_id: str, item_id: str) -> Candidates:
-        """Every path of at most 3 hops from the user to the item, with its contribution.
+        """Every path of at most 3 hops from the user through a history item to the item,
+        with that history item's contribution.
 
         Raises:
             UnknownIdError: unknown user or item id.
         """
         u, i = self.user_index(user_id), self.item_index(item_id)
-        graph = self.graph
-        z_u, z_i = self.z_user[u], self.z_item[i]
-        mine = graph.user_items.row(u)  # [n_u]
-        in_mine = np.zeros(self.z_item.shape[0], dtype=bool)
+        split = self.contributions(user_id, item_id)
+        by_item: dict[int, float] = {}
+        for h, c in zip(split.items.tolist(), split.per_item.tolist(), strict=True):
+            by_item[h] = by_item.get(h, 0.0) + c
+        by_item.pop(i, None)
+        total = float(sum(c for c in by_item.values() if c > 0))
+        mine = np.asarray(sorted(by_item), dtype=np.int64)
+        weight = np.zeros(self.bundle.num_items)
+        in_mine = np.zeros(self.bundle.num_items, dtype=bool)
+        weight[mine] = [by_item[h] for h in mine.tolist()]
         in_mine[mine] = True
-        # Delta_u(j) for every j of the user, by item index
-        at_user = np.zeros(self.z_item.shape[0])
-        terms = (self.c_item[mine] @ z_i) / np.sqrt(self.deg_user[u] * self.deg_item[mine])
-        at_user[mine] = _renormalised(terms, np.sqrt(_ratio(mine.size)))
-        # Delta_i(v) for every user of the item, and Delta_i(x) for its KG neighbours
-        users = graph.item_users.row(i)
-        terms = (self.c_user[users] @ z_u) / np.sqrt(self.deg_item[i] * self.deg_user[users])
-        at_item_cf = _renormalised(terms, np.sqrt(_ratio(users.size)))  # [n_i]
-        entities, edges_i = graph.item_entities.row(i), graph.item_entities.row_data(i)
-        links, link_edges = graph.item_links.row(i), graph.item_links.row_data(i)
-        k_i = entities.size + links.size
-        # a KG message is the neighbour's carrier times the relation vector of its direction
-        into_head = np.concatenate([graph.ie_item_is_head[edges_i], graph.ii_head[link_edges] == i])
-        relation = np.concatenate([graph.ie_relation[edges_i], graph.ii_relation[link_edges]])
-        e_r = graph.relation_vectors[into_head.astype(np.int64), relation]  # [n_e + n_l, d]
-        sent = np.concatenate([self.c_entity[entities], self.c_item[links]])
-        terms = ((sent * e_r) @ z_u) / max(k_i, 1)
-        at_item_kg = _renormalised(terms, _ratio(k_i))  # [n_e + n_l]
+        graph = self.graph
         parts: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        reached = np.zeros(self.bundle.num_items, dtype=bool)
 
-        def add(kind: str, score: np.ndarray, rated: np.ndarray, via: np.ndarray,
-                edge_rated: np.ndarray, edge_item: np.ndarray) -> None:  # fmt: skip
-            if score.size:
-                parts.append((KINDS.index(kind), score, rated, via, edge_rated, edge_item))
+        def add(kind: str, rated: np.ndarray, via: np.ndarray, edge_rated: np.ndarray,
+                edge_item: np.ndarray, specificity: np.ndarray) -> None:  # fmt: skip
+            if rated.size:
+                parts.append((KINDS.index(kind), rated, via, edge_rated, edge_item, specificity))
+                reached[rated] = True
 
-        none = np.empty(0, dtype=np.int64)
-        if in_mine[i]:
-            score = np.asarray([at_user[i] + at_item_cf[np.searchsorted(users, u)]])
-            minus = np.asarray([-1])
-            add("direct", score, np.asarray([i]), minus, minus, minus)
-
+        entities, edges_i = graph.item_entities.row(i), graph.item_entities.row_data(i)
         if entities.size:
             items, edges_j, owner = _rows(graph.entity_items, entities)
             hit = in_mine[items] & (items != i)
-            js, ej, pos = items[hit], edges_j[hit], owner[hit]
-            score = at_user[js] + at_item_kg[pos]
-            add("attribute", score, js, entities[pos], ej, edges_i[pos])
-
+            degree = np.diff(graph.entity_items.indptr)[entities[owner[hit]]]
+            add("attribute", items[hit], entities[owner[hit]], edges_j[hit],
+                edges_i[owner[hit]], 1.0 / np.maximum(degree, 1))  # fmt: skip
+        links, link_edges = graph.item_links.row(i), graph.item_links.row_data(i)
         hit = in_mine[links] & (links != i)
-        if hit.any():
-            js = links[hit]
-            score = at_user[js] + at_item_kg[entities.size + np.flatnonzero(hit)]
-            add("linked", score, js, np.full(js.size, -1), link_edges[hit], np.full(js.size, -1))
-
-        others = np.flatnonzero(users != u)  # positions in users
-        if others.size:
-            theirs, _, owner = _rows(graph.user_items, users[others])
-            hit = in_mine[theirs] & (theirs != i)
-            js, pos = theirs[hit], others[owner[hit]]
-            minus = np.full(js.size, -1)
-            add("collaborative", at_user[js] + at_item_cf[pos], js, users[pos], minus, minus)
+        minus = np.full(int(hit.sum()), -1)
+        add("linked", links[hit], minus, link_edges[hit], minus, np.zeros(minus.size))
+        users_i = graph.item_users.row(i)
+        lonely = [h for h in mine.tolist() if not reached[h]]
+        rated, via = [], []
+        for h in lonely:  # someone else who has both, when the KG links nothing
+            both = np.intersect1d(graph.item_users.row(h), users_i, assume_unique=True)
+            both = both[both != u]
+            if both.size:
+                rated.append(h)
+                via.append(int(both[0]))
+        minus = np.full(len(rated), -1)
+        add("collaborative", np.asarray(rated, dtype=np.int64), np.asarray(via, dtype=np.int64),
+            minus, minus, np.zeros(len(rated)))  # fmt: skip
 
         def column(k: int, dtype: type) -> np.ndarray:
             if not parts:
                 return np.empty(0, dtype=dtype)
             return np.concatenate([np.asarray(p[k], dtype=dtype) for p in parts])
 
-        kinds = np.concatenate([np.full(p[1].size, p[0]) for p in parts]) if parts else none
+        kinds = np.concatenate([np.full(p[1].size, p[0]) for p in parts]) if parts else None
+        rated_all = column(1, np.int64)
         return Candidates(
             user=u,
             item=i,
-            base_score=float(z_u @ z_i),
-            kind=kinds.astype(np.int64),
-            contribution=column(1, np.float64),
-            rated=column(2, np.int64),
-            via=column(3, np.int64),
-            edge_rated=column(4, np.int64),
-            edge_item=column(5, np.int64),
+            base_score=split.score,
+            total=total,
+            kind=(kinds if kinds is not None else np.empty(0)).astype(np.int64),
+            contribution=weight[rated_all],
+            rated=rated_all,
+            via=column(2, np.int64),
+            edge_rated=column(3, np.int64),
+            edge_item=column(4, np.int64),
+            specificity=column(5, np.float64),
         )
 
     def explain(self, user_id: str, item_id: str, limit: int = 3) -> list[GraphPath]:
-        """The ``limit`` paths (at most 3 hops) whose deletion would cost the score most.
-
-        After the best path, paths through a connector not shown yet (another entity, user
-        or item) come first, so the list is not three variants of one reason.
+        """The best path of each of the ``limit`` history items that contribute most.
 
         Raises:
             UnknownIdError: unknown user or item id.
         """
         found = self.candidates(user_id, item_id)
-        order = found.ranked()
         picked: list[int] = []
-        seen: set[tuple[int, int]] = set()
-        for k in order.tolist():
+        shown: set[int] = set()
+        for k in found.ranked().tolist():
             if len(picked) >= limit:
                 break
-            connector = self._connector(found, k)
-            if connector not in seen:
+            if int(found.rated[k]) not in shown and found.contribution[k] > 0:
                 picked.append(k)
-                seen.add(connector)
-        rest = [k for k in order.tolist() if k not in set(picked)]
-        picked += rest[: max(limit - len(picked), 0)]
-        position = {k: n for n, k in enumerate(order.tolist())}
-        picked = sorted(picked, key=position.__getitem__)[: max(limit, 0)]
+                shown.add(int(found.rated[k]))
         return [self.path(found, k) for k in picked]
 
-    @staticmethod
-    def _connector(found: Candidates, k: int) -> tuple[int, int]:
-        """The node linking the user's item to the target: entity, other user or the item."""
-        kind = int(found.kind[k])
-        return (kind, int(found.via[k] if found.via[k] >= 0 else found.rated[k]))
-
     def same_length_paths(self, found: Candidates, top: int, num: int, seed: int = 0) -> list[int]:
-        """Up to ``num`` paths drawn uniformly (seeded) from the other paths of ``found`` as
-        long as path ``top``: the comparison of :func:`kgrec.eval.faithfulness.deletion_test`.
-        """
+        """Up to ``num`` paths drawn uniformly (seeded) from the paths of ``found`` as long as
+        path ``top`` that leave by another history item: the comparison of
+        :func:`kgrec.eval.faithfulness.deletion_test`."""
         hops = found.hops
-        others = np.flatnonzero((hops == hops[top]) & (np.arange(len(found)) != top))
+        others = np.flatnonzero((hops == hops[top]) & (found.rated != found.rated[top]))
         if not others.size:
             return []
         rng = np.random.default_rng(seed)
@@ -274,20 +252,17 @@ class Explainer:
         u, i, j = found.user, found.item, int(found.rated[k])
         kind = KINDS[int(found.kind[k])]
         contribution = float(found.contribution[k])
-        share = contribution / found.base_score if found.base_score > 0 else 0.0
+        share = contribution / found.total if found.total > 0 else 0.0
         rated = Edge(INTERACTED, INTERACTS, 0, 1)
         graph = self.graph
-        if kind == "direct":
-            nodes: tuple[Node, ...] = (self._user_node(u), self._item_node(i))
-            edges: tuple[Edge, ...] = (rated,)
-            sentence = sentences.direct_sentence(nodes[1].name)
-        elif kind == "attribute":
+        if kind == "attribute":
             e, ej, ei = int(found.via[k]), int(found.edge_rated[k]), int(found.edge_item[k])
-            nodes = (self._user_node(u), self._item_node(j), self._entity_node(e))
-            nodes += (self._item_node(i),)
+            nodes: tuple[Node, ...] = (self._user_node(u), self._item_node(j))
+            nodes += (self._entity_node(e), self._item_node(i))
             rel_j, rel_i = int(graph.ie_relation[ej]), int(graph.ie_relation[ei])
             head_j, head_i = bool(graph.ie_item_is_head[ej]), bool(graph.ie_item_is_head[ei])
-            edges = (rated, self._kg_edge(rel_j, 1, 2, head_j), self._kg_edge(rel_i, 3, 2, head_i))
+            edges: tuple[Edge, ...] = (rated, self._kg_edge(rel_j, 1, 2, head_j))
+            edges += (self._kg_edge(rel_i, 3, 2, head_i),)
             name = graph.relations[rel_i][1]
             words = (nodes[1].name, nodes[3].name, name, nodes[2].name, nodes[2].id, head_i)
             if rel_i == rel_j:
@@ -304,10 +279,9 @@ class Explainer:
             sentence = sentences.linked_sentence(nodes[1].name, nodes[2].name, name, j_is_head)
         else:  # collaborative
             v = int(found.via[k])
-            nodes = (self._user_node(u), self._item_node(j), self._user_node(v))
-            nodes += (self._item_node(i),)
+            nodes = (self._user_node(u), self._item_node(j), self._someone(v), self._item_node(i))
             edges = (rated, Edge(INTERACTED, INTERACTS, 2, 1), Edge(INTERACTED, INTERACTS, 2, 3))
-            sentence = sentences.collaborative_sentence(nodes[1].name, nodes[2].id, nodes[3].name)
+            sentence = sentences.collaborative_sentence(nodes[1].name, nodes[3].name)
         return GraphPath(kind, nodes, edges, contribution, share, sentence)
 
     def _kg_edge(self, relation: int, item: int, other: int, item_is_head: bool) -> Edge:
@@ -317,26 +291,11 @@ class Explainer:
         return Edge(rel_type_for_relation(name), name, src, dst)
 
 
-def _ratio(degree: int) -> float:
-    """How deleting one of ``degree`` equal-weight edges rescales the others (mean
-    aggregation: ``degree / (degree - 1)``; its square root for symmetric normalisation)."""
-    return degree / (degree - 1) if degree > 1 else 1.0
-
-
-def _renormalised(terms: np.ndarray, factor: float) -> np.ndarray:
-    """``[n]`` first-order score drops of deleting each of a node's edges, ``terms[k]`` being
-    what edge ``k`` carries into the score: it goes, and the remaining ones grow by
-    ``factor`` (``factor * t_k - (factor - 1) * sum(t)``)."""
-    if terms.size == 1:  # the only edge: nothing left to renormalise
-        return terms.astype(np.float64)
-    return factor * terms - (factor - 1.0) * float(terms.sum())
-
-
 def _rows(csr: Csr, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The entries of several CSR ``rows`` at once: ``(columns, data, position in rows)``."""
     starts, ends = csr.indptr[rows], csr.indptr[rows + 1]
     lengths = (ends - starts).astype(np.int64)
     owner = np.repeat(np.arange(rows.size), lengths)
     offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    flat = np.repeat(starts, lengths) + offsets
-    return np.asarray(csr.indices[flat]), np.asarray(csr.data[flat]), owner
+    position = starts[owner] + offsets
+    return np.asarray(csr.indices[position]), np.asarray(csr.data[position]), owner

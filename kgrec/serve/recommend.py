@@ -1,15 +1,16 @@
 """Top-k recommendations from a serving bundle (numpy only).
 
-The score of user ``u`` and item ``i`` is the dot product ``z_u . z_i`` of their final
-embeddings, as in training. Items the user has interacted with (any split) are never
-returned. A user outside the training data can be served from *seed items*: the user vector
-is then the mean of those items' embeddings (a LightGCN user embedding is, to first order, a
-normalised sum of its items' embeddings, so the mean points the same way).
+A user's scores are the trained scorer's (:mod:`kgrec.serve.scorer`: the item-item teacher
+plus the GNN, recomputed from the user's time-ordered history), so what a user did last
+weighs most, and an interaction recorded after training counts at once. Items the user has
+interacted with (any split) are never returned. A user outside the training data, or a known
+user with new behaviour, is served from *seed items*: they join the history as its latest
+items. A bundle without a scorer (embeddings only) scores by the dot product ``z_u . z_i``.
 
 Large catalogues are served from an approximate index (:mod:`kgrec.serve.ann`): it
-retrieves candidates by the dot product, seen items excluded, and the recommender's
-``scorer`` re-ranks them (the seam for a hybrid score). ``diversity`` re-ranks the best
-candidates by maximal marginal relevance (:mod:`kgrec.serve.diversify`).
+retrieves candidates by the GNN's user vector, seen items excluded, and the exact score
+re-ranks them. ``diversity`` re-ranks the best candidates by maximal marginal relevance
+(:mod:`kgrec.serve.diversify`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,27 @@ if TYPE_CHECKING:
 Scorer = Callable[[int | None, np.ndarray, np.ndarray], np.ndarray]
 """``scorer(user, vector [d], candidates [n]) -> scores [n]``: re-scores the candidates an
 index retrieved (``user`` is the user's index, ``None`` for seed items). The default is the
-dot product ``z_i . vector``; a hybrid score plugs in here."""
+bundle's own score; another re-ranker plugs in here."""
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a list is computed from.
+
+    Attributes:
+        user: The user's index (``None`` for seed items alone).
+        items, ages: The history the scorer reads ``[n]`` (seed items last, age 0).
+        seen: Items never to return ``[m]``.
+        vector: The GNN's user vector ``[d]`` (the approximate index's query).
+    """
+
+    user: int | None
+    items: np.ndarray
+    ages: np.ndarray
+    seen: np.ndarray
+    vector: np.ndarray
+
+
 CANDIDATES = 200
 """Candidates an approximate index retrieves per list before re-ranking."""
 
@@ -101,12 +122,15 @@ class Recommender:
             raise KgrecError("the catalogue is empty: the model knows no items to recommend")
         self._items = np.asarray(bundle.item_embedding, dtype=np.float32)  # [I, d]
         self.index = index
-        self.scorer: Scorer = scorer or self._dot
+        self.scorer = scorer
         self.candidates = candidates
         self.diversity = diversity
 
-    def _dot(self, user: int | None, vector: np.ndarray, items: np.ndarray) -> np.ndarray:
-        return self._items[items] @ vector  # [n]
+    def scores(self, query: Query) -> np.ndarray:
+        """Scores ``[num_items]`` (float64) of every item for ``query``."""
+        if self.bundle.scorer is not None:
+            return self.bundle.scorer.score(query.items, query.ages)
+        return (self._items @ query.vector).astype(np.float64)
 
     @property
     def model_id(self) -> str:
@@ -137,26 +161,34 @@ class Recommender:
             raise UnknownIdError(f"unknown item id(s) in the seed items: {shown}{more}")
         return np.unique(np.asarray(indices, dtype=np.int64))
 
-    def user_vector(
-        self, user_id: str | None, seed_items: Sequence[str] | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The query vector ``[d]`` and the item indices ``[n]`` to exclude.
+    def query(self, user_id: str | None, seed_items: Sequence[str] | None = None) -> Query:
+        """The :class:`Query` of a known user, of seed items, or of both (the seed items
+        then join the user's history as the latest items)."""
+        if seed_items is None:
+            if user_id is None:
+                raise KgrecError("give a user id or seed items")
+            user = self._user(user_id)
+            items, ages = self.bundle.history(user)
+            vector = np.asarray(self.bundle.user_embedding[user], dtype=np.float32)
+            return Query(user, items, ages, self.bundle.seen(user), vector)
+        seeds = self._items_of(seed_items)
+        known = self.bundle.user_index(str(user_id)) if user_id is not None else None
+        items, ages, seen = seeds, np.zeros(seeds.size, dtype=np.int64), seeds
+        if known is not None:
+            past, past_ages = self.bundle.history(known)
+            items = np.concatenate([past, seeds])
+            ages = np.concatenate([past_ages + 1, ages])
+            seen = np.union1d(seeds, self.bundle.seen(known))
+        return Query(known, items, ages, seen, self._vector(items, ages))
 
-        With ``seed_items`` the vector is their mean embedding and they (plus a known user's
-        history) are excluded; otherwise it is the user's embedding and history.
-        """
-        if seed_items is not None:
-            seeds = self._items_of(seed_items)
-            vector = self._items[seeds].mean(axis=0)
-            known = self.bundle.user_index(str(user_id)) if user_id is not None else None
-            seen = seeds if known is None else np.union1d(seeds, self.bundle.seen(known))
-            return vector, seen
-        if user_id is None:
-            raise KgrecError("give a user id or seed items")
-        user = self._user(user_id)
-        return np.asarray(self.bundle.user_embedding[user], dtype=np.float32), self.bundle.seen(
-            user
-        )
+    def _vector(self, items: np.ndarray, ages: np.ndarray) -> np.ndarray:
+        scorer = self.bundle.scorer
+        if scorer is not None and scorer.gnn is not None:
+            vector, norm = scorer.gnn.user_vector(items, ages)
+            return (vector / norm).astype(np.float32)
+        if self._items.shape[1] == 0:
+            return np.zeros(0, dtype=np.float32)
+        return self._items[items].mean(axis=0)
 
     def _rank(self, scores: np.ndarray, seen: np.ndarray, k: int) -> list[Recommendation]:
         scores = scores.astype(np.float64, copy=True)
@@ -167,26 +199,23 @@ class Recommender:
             for r, i in enumerate(top.tolist(), start=1)
         ]
 
-    def _rank_pool(
-        self,
-        user: int | None,
-        vector: np.ndarray,
-        seen: np.ndarray,
-        k: int,
-        diversity: Diversity | None,
-        scores: np.ndarray | None = None,
-    ) -> list[Recommendation]:
-        """Top ``k`` from a candidate pool: the index's candidates re-scored by ``scorer``
-        (or the best of the exact ``scores [I]``), MMR-re-ranked when ``diversity``."""
+    def _rank_pool(self, query: Query, k: int, diversity: Diversity | None) -> list[Recommendation]:
+        """Top ``k`` from a candidate pool: the index's candidates re-scored exactly (or by
+        ``scorer``), else the best of all items, MMR-re-ranked when ``diversity``."""
         size = max(k, diversity.pool) if diversity is not None else k
         if self.index is not None:
-            pool = self.index.candidates(vector, max(size, self.candidates), seen)
-            pool_scores = np.asarray(self.scorer(user, vector, pool), dtype=np.float64)
+            pool = self.index.candidates(query.vector, max(size, self.candidates), query.seen)
+            if self.scorer is not None:
+                pool_scores = np.asarray(
+                    self.scorer(query.user, query.vector, pool), dtype=np.float64
+                )
+            else:
+                pool_scores = self.scores(query)[pool]
             keep = np.lexsort((pool, -pool_scores))[:size]
             pool, pool_scores = pool[keep], pool_scores[keep]
         else:
-            full = (self._items @ vector if scores is None else scores).astype(np.float64)
-            full[seen] = -np.inf
+            full = self.scores(query)
+            full[query.seen] = -np.inf
             pool = top_k(full, size)
             pool_scores = full[pool]
         if diversity is not None and diversity.lam > 0:
@@ -216,11 +245,10 @@ class Recommender:
         """
         _check_k(k)
         diversity = diversity or self.diversity
-        vector, seen = self.user_vector(user_id, seed_items)
+        query = self.query(user_id, seed_items)
         if self.index is None and diversity is None:
-            return self._rank(self._items @ vector, seen, k)  # [I]
-        user = None if seed_items is not None else self._user(str(user_id))
-        return self._rank_pool(user, vector, seen, k, diversity)
+            return self._rank(self.scores(query), query.seen, k)  # [I]
+        return self._rank_pool(query, k, diversity)
 
     def recommend_many(
         self,
@@ -231,9 +259,8 @@ class Recommender:
     ) -> list[list[Recommendation]]:
         """:meth:`recommend` for many known users, scored ``batch_size`` at a time.
 
-        Each batch is one ``[B, d] @ [d, I]`` product (one index search per user when
-        there is an index); every unknown id raises :class:`UnknownIdError` before anything
-        is scored for its batch.
+        Every unknown id raises :class:`UnknownIdError` before anything is scored for its
+        batch (an embeddings-only bundle scores a batch in one ``[B, d] @ [d, I]`` product).
         """
         _check_k(k)
         diversity = diversity or self.diversity
@@ -259,6 +286,11 @@ class Recommender:
         index = self.bundle.item_index(str(item_id))
         if index is None:
             raise UnknownIdError(f"unknown item {item_id!r}: no such item in the model's data")
+        if self._items.shape[1] == 0:
+            raise KgrecError(
+                "this model serves the item-item teacher alone: it has no item embeddings "
+                "to compare items by"
+            )
         trained = self._items[: self.bundle.meta.num_trained_items]  # [I, d]
         norms = np.maximum(np.linalg.norm(trained, axis=1), 1e-12)
         vector = self._items[index]
@@ -268,21 +300,21 @@ class Recommender:
     def _score_batch(
         self, users: list[int], k: int, diversity: Diversity | None = None
     ) -> list[list[Recommendation]]:
-        vectors = np.asarray(self.bundle.user_embedding[users], dtype=np.float32)  # [B, d]
-        if self.index is not None:
+        if self.bundle.scorer is None and self.index is None and diversity is None:
+            vectors = np.asarray(self.bundle.user_embedding[users], dtype=np.float32)  # [B, d]
+            scores = vectors @ self._items.T  # [B, I]
             return [
-                self._rank_pool(u, v, self.bundle.seen(u), k, diversity)
-                for u, v in zip(users, vectors, strict=True)
+                self._rank(row, self.bundle.seen(u), k)
+                for row, u in zip(scores, users, strict=True)
             ]
-        scores = vectors @ self._items.T  # [B, I]
-        if diversity is not None:
-            return [
-                self._rank_pool(u, v, self.bundle.seen(u), k, diversity, row)
-                for u, v, row in zip(users, vectors, scores, strict=True)
-            ]
-        return [
-            self._rank(row, self.bundle.seen(u), k) for row, u in zip(scores, users, strict=True)
-        ]
+        out = []
+        for user in users:
+            query = self.query(self.bundle.user_ids[user])
+            if self.index is None and diversity is None:
+                out.append(self._rank(self.scores(query), query.seen, k))
+            else:
+                out.append(self._rank_pool(query, k, diversity))
+        return out
 
 
 def _check_k(k: int) -> None:

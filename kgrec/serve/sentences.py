@@ -38,9 +38,9 @@ def linked_sentence(rated: str, item: str, relation: str, rated_is_head: bool) -
     return f"Because you rated *{rated}* (*{head}* {relation_words(relation)} *{tail}*)"
 
 
-def collaborative_sentence(rated: str, other_user: str, item: str) -> str:
-    """``user -> rated <- other user -> item``."""
-    return f"Because you rated *{rated}*: user {other_user} rated it too, and also rated *{item}*"
+def collaborative_sentence(rated: str, item: str) -> str:
+    """``user -> rated <- another user -> item`` (the other user is never named)."""
+    return f"Because you rated *{rated}*: people who rated it also rated *{item}*"
 
 
 def relation_phrase(relation: str, entity_name: str, entity_id: str, item_is_head: bool) -> str:

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,8 +95,13 @@ def save_checkpoint(
     metrics: dict[str, Any],
     extra: dict[str, Any] | None = None,
     x_dict: Mapping[str, Tensor] | None = None,
+    edge_types: Sequence[tuple[str, str, str]] = (),
 ) -> Path:
-    """Write ``hybrid`` and its metadata to ``path`` atomically; returns ``path``."""
+    """Write ``hybrid`` and its metadata to ``path`` atomically; returns ``path``.
+
+    ``edge_types`` are the knowledge-graph edge types the served scorer reads (the GNN's
+    aggregation or the teacher's shared-entity member): explanations walk only those.
+    """
     path = Path(path)
     model, teacher = hybrid.model, hybrid.teacher
     serving = None
@@ -120,6 +125,7 @@ def save_checkpoint(
         "teacher": teacher.state() if teacher is not None else None,
         "serving": serving,
         "num_nodes": num_nodes,
+        "edge_types": [list(e) for e in edge_types],
         "config": config,
         "metrics": metrics,
         "extra": extra or {},
@@ -187,6 +193,8 @@ class ServingArrays:
 
     Attributes:
         kind, alpha: As in the checkpoint.
+        num_items: Items the scorer knows.
+        edge_types: The knowledge-graph edge types it reads (``(src, rel, dst)``).
         item_input: ``[I, d]`` GNN input item embeddings (``None`` without a GNN).
         item_output: ``[I, d]`` normalised output embeddings divided by the temperature.
         decay: The GNN's history decay.
@@ -195,6 +203,8 @@ class ServingArrays:
 
     kind: str
     alpha: float
+    num_items: int
+    edge_types: list[tuple[str, str, str]]
     item_input: Tensor | None
     item_output: Tensor | None
     decay: float
@@ -210,6 +220,8 @@ def read_serving(
     return ServingArrays(
         kind=payload["kind"],
         alpha=float(payload["alpha"]),
+        num_items=int(payload["num_nodes"]["item"]),
+        edge_types=[(str(a), str(b), str(c)) for a, b, c in payload.get("edge_types", [])],
         item_input=serving.get("item_input"),
         item_output=serving.get("item_output"),
         decay=float(serving.get("decay", 1.0)),

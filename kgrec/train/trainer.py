@@ -47,7 +47,7 @@ from kgrec.nn.model import KGRec
 from kgrec.nn.scoring import ScoreFn
 from kgrec.progress import Reporter
 from kgrec.train.checkpoint import LOG_FILE, MODEL_FILE, save_checkpoint
-from kgrec.train.gnn import GNNTrainer, build_model, teacher_side
+from kgrec.train.gnn import GNNTrainer, build_model, model_edges, teacher_side
 from kgrec.train.loop import MONITOR, FitResult, fit
 from kgrec.train.resume import RESUME_FILE, RunState, load_resume_state, run_config
 from kgrec.train.teacher import refit, tune_teacher
@@ -212,6 +212,13 @@ def train(
         model,
         alpha if cfg.serve == "hybrid" else (1.0 if cfg.serve == "gnn" else 0.0),
     )
+    gnn_kg = hybrid.kind != "teacher" and config.model.use_kg
+    teacher_kg = hybrid.teacher is not None and any(
+        c.name == "entity" and w for c, w in zip(teacher.components, teacher.weights, strict=True)
+    )
+    edge_types = (
+        model_edges(artifact, config.model.min_relation_edges) if gnn_kg or teacher_kg else {}
+    )
     checkpoint = save_checkpoint(
         out / MODEL_FILE,
         hybrid,
@@ -219,6 +226,7 @@ def train(
         metrics={**{f"val_{k}": v for k, v in validation.items()}, MONITOR: validation["served"]},
         extra={"best_epoch": best_epoch, "refit": bool(cfg.refit), "teacher": teacher.describe()},
         x_dict=x_dict,
+        edge_types=list(edge_types),
     )
     return TrainResult(
         checkpoint=checkpoint,
