@@ -290,10 +290,6 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
     return config
 
 
-TEACHERS = ("none", "ease", "text")
-"""``train.kd_teacher`` values that are not a checkpoint path."""
-
-
 def _paths_relative_to(config: Config, folder: Path) -> Config:
     """``config`` with the relative paths its file wrote made relative to ``folder``."""
 
@@ -310,9 +306,6 @@ def _paths_relative_to(config: Config, folder: Path) -> Config:
     model = config.features.model
     if model.startswith(("./", "../", "~")):
         config = replace(config, features=replace(config.features, model=at(model)))
-    teacher = config.train.kd_teacher
-    if teacher and teacher not in TEACHERS:
-        config = replace(config, train=replace(config.train, kd_teacher=at(teacher)))
     return replace(
         config,
         dataset=dataset,
