@@ -235,13 +235,17 @@ def main(argv: list[str] | None = None) -> None:
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:
         variant_config(config, v, 0)  # unknown names fail before any work
+    unknown = [b for b in baselines if b not in GRIDS]
+    if unknown:
+        raise KgrecError(f"unknown baseline {unknown[0]!r} (known: {', '.join(BASELINES)})")
     grids = baseline_grids(args.grid, args.quick)
-    for note in prepare(config, Path(args.features_from) if args.features_from else None, reporter):
+    features_from = Path(args.features_from) if args.features_from else None
+    for note in prepare(config, features_from, reporter, features=bool(variants)):
         reporter.note(note)
     artifact = load_artifact(config.artifacts_dir)
     x_dict = (
         load_features(config.artifacts_dir)[0]
-        if features_path(config.artifacts_dir).exists()
+        if variants and features_path(config.artifacts_dir).exists()
         else None
     )
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device

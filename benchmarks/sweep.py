@@ -144,9 +144,9 @@ def table(runs: list[dict[str, Any]], keys: list[str]) -> list[str]:
     for rank, (_, label, group, test, recall) in enumerate(rows):
         mark = " **(selected)**" if rank == 0 else ""
         seconds = float(np.mean([r["seconds"] for r in group]))
-        val = fig([r["val_ndcg@20"] for r in group])
+        val_text = fig([r["val_ndcg@20"] for r in group])
         lines.append(
-            f"| `{label}`{mark} | {len(group)} | {val} | {fig(test)} | {fig(recall)} "
+            f"| `{label}`{mark} | {len(group)} | {val_text} | {fig(test)} | {fig(recall)} "
             f"| {seconds:.1f} |"
         )
     return lines

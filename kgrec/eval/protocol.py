@@ -70,14 +70,19 @@ def protocol_config(config: Config, protocol: str, artifacts: Path | str | None 
 
 
 def prepare(
-    config: Config, features_from: Path | None = None, reporter: Reporter | None = None
+    config: Config,
+    features_from: Path | None = None,
+    reporter: Reporter | None = None,
+    *,
+    features: bool = True,
 ) -> list[str]:
     """Build ``config``'s artifact (no database) and its text features unless they exist.
 
     An existing artifact must have been built with ``config``'s split. ``features_from`` names
     another artifact folder of the same dataset whose ``features.pt`` is copied instead of
     computing the features (the node ids do not depend on the split; they are checked, and a
-    mismatch falls back to computing). Returns notes on what was done.
+    mismatch falls back to computing). ``features=False`` skips the features (the baselines
+    do not read them). Returns notes on what was done.
     """
     reporter = reporter or Reporter()
     folder = config.artifacts_dir
@@ -87,7 +92,7 @@ def prepare(
     else:
         build_graph(config, reporter)
         notes.append(f"built {folder} ({config.split.method})")
-    if features_path(folder).exists():
+    if not features or features_path(folder).exists():
         return notes
     if features_from is not None:
         source = features_path(features_from)

@@ -64,26 +64,29 @@ def evaluate_models(
     baseline_params: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Rows for the checkpoint (when given) and each named baseline, in that order."""
+    from kgrec.data.history import History
     from kgrec.eval.baselines import fit_baseline
     from kgrec.train.checkpoint import load_checkpoint
 
     config = eval_config or EvalConfig()
     rows = []
     if checkpoint is not None:
-        model, meta = load_checkpoint(checkpoint)
+        hybrid, meta = load_checkpoint(checkpoint)
+        splits = ("train",) if split == "val" else ("train", "val")
         rows.append(
             evaluate_score_fn(
                 "kgrec",
-                model.score,
+                hybrid.score_fn(History.from_artifact(artifact, splits)),
                 artifact,
                 split,
                 config,
-                extra={"checkpoint": str(checkpoint), "model_args": meta.model_args},
+                extra={"checkpoint": str(checkpoint), "kind": meta.kind},
             )
         )
     for name in baselines:
         clock = time.perf_counter()
-        baseline = fit_baseline(name, artifact, **(baseline_params or {}).get(name, {}))
+        params = (baseline_params or {}).get(name, {})
+        baseline = fit_baseline(name, artifact, split, **params)
         fit_seconds = round(time.perf_counter() - clock, 2)
         rows.append(
             evaluate_score_fn(
