@@ -1,21 +1,36 @@
-"""Quality benchmark: kgrec, its ablations and three baselines on one split, one evaluator.
+"""Quality benchmark: tuned baselines and kgrec variants, one protocol, one evaluator, tested once.
 
-For a dataset config (``configs/ml-100k.yaml``, ``configs/ml-latest-small.yaml``, ...) this
-builds the artifact if needed (no database), computes the text features if needed, then
-trains and evaluates on the **test** split with full ranking (seen items masked):
+For a dataset config and a protocol (``--protocol loo|ratio|given``, see
+:mod:`kgrec.eval.protocol`) this
 
-- baselines: most popular, ItemKNN, EASE, LightGCN (PyG), fitted on the training split;
-- kgrec as configured, and ablations: without KD, without text features (random init),
-  without the KG edges;
-- a cold-user slice: users with at most ``--cold`` training interactions.
+1. builds the artifact if needed (``artifacts/<dataset>-<protocol>``, no database) and its text
+   features (``--features-from`` copies them from another artifact folder of the same dataset,
+   e.g. ``/work/main/artifacts/ml-100k``: node ids do not depend on the split);
+2. tunes every baseline on validation (grids in ``kgrec/eval/baselines.py``), refits the chosen
+   point on training + validation and tests it once; LightGCN once per seed;
+3. trains every kgrec variant (:data:`VARIANTS`) per seed with ``train()`` (which selects on
+   validation and refits) and tests it once;
+4. reports, per model: test NDCG@20 / Recall@20 / Coverage@20 (mean ± sample std over seeds), the
+   NDCG@20 of cold users (≤ ``--cold`` training interactions), the validation NDCG@20 behind its
+   selection, train seconds, the ratio to the best tuned baseline (best by *test* mean among
+   baselines: the conservative choice) and a paired bootstrap 95% interval of (model - best
+   baseline) NDCG@20 over test users (per-user NDCG averaged over seeds).
 
-Usage::
+Usage (artifacts folders are relative to the working directory)::
 
-    python benchmarks/quality.py -c configs/ml-100k.yaml --artifacts artifacts/ml-100k
-    python benchmarks/quality.py -c configs/ml-latest-small.yaml --variants kgrec,no_kd
-    python benchmarks/quality.py -c configs/ml-100k.yaml --device cuda --seeds 0,1,2
+    python benchmarks/quality.py -c configs/ml-100k.yaml --protocol ratio --seeds 0,1,2 \\
+        --features-from /work/main/artifacts/ml-100k --out results/ml-100k-ratio.json
+    python benchmarks/quality.py -c configs/lastfm.yaml --protocol ratio --device cuda
+    python benchmarks/quality.py -c configs/kgat.yaml --protocol given --device cuda \\
+        --grid lightgcn.epochs=100 --baselines popular,ease,itemknn,rp3beta,lightgcn
+    python benchmarks/quality.py -c configs/demo.yaml --protocol loo --seeds 0,1 --quick
+    python benchmarks/quality.py -c configs/demo.yaml --protocol loo --variants kgrec \\
+        --baselines popular,ease --set train.epochs=2      # a smaller smoke run
+    python benchmarks/quality.py -c configs/ml-100k.yaml --protocol loo --variants "" \\
+        --features-from /work/main/artifacts/ml-100k       # baselines only
 
-Prints a Markdown table (paste into docs/benchmarks.md) and writes all figures as JSON.
+Prints Markdown (paste into docs/benchmarks.md) and writes every figure as JSON (``--out``),
+with the per-user NDCG@20 of every model beside it (``.npz``) to recompute any interval.
 """
 
 from __future__ import annotations
@@ -23,175 +38,305 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import yaml
 
-from kgrec.build import build_graph, load_artifact
+from kgrec.build import load_artifact
 from kgrec.config import Config, load_config, set_key
-from kgrec.eval.baselines import fit_baseline
-from kgrec.eval.metrics import evaluate_ranking
-from kgrec.eval.report import evaluate_score_fn
+from kgrec.errors import KgrecError
+from kgrec.eval.baselines import BASELINES, GRIDS, tune_baseline
+from kgrec.eval.protocol import (
+    PROTOCOLS,
+    ModelRun,
+    cold_users,
+    dataset_name,
+    evaluate_once,
+    prepare,
+    protocol_config,
+    train_and_test,
+)
+from kgrec.eval.stats import mean_over_seeds, mean_std, paired_bootstrap
 from kgrec.progress import RichReporter
-from kgrec.text.features import compute_features, features_path, load_features
-from kgrec.train.checkpoint import load_checkpoint
-from kgrec.train.trainer import train
+from kgrec.text.features import features_path, load_features
 
-VARIANTS: dict[str, dict[str, Any]] = {
+Override = Any | Callable[[Config], Any]
+VARIANTS: dict[str, dict[str, Override]] = {
     "kgrec": {},
-    "no_kd": {"train.kd_teacher": "none"},
-    "no_text": {"model.use_text": False},
-    "no_kg": {"model.use_kg": False},
+    "gnn": {"train.serve": "gnn"},
+    "teacher": {"train.serve": "teacher"},
+    "no_kd": {"train.kd_weight": 0.0},
+    "no_text": {  # no text anywhere: neither the GNN's input nor the teacher's text member
+        "model.use_text": False,
+        "teacher.components": lambda c: tuple(x for x in c.teacher.components if x != "text"),
+    },
+    "no_kg": {  # no knowledge graph anywhere: neither the GNN nor the teacher's entity member
+        "model.use_kg": False,
+        "teacher.components": lambda c: tuple(x for x in c.teacher.components if x != "entity"),
+    },
+    "cl": {"train.cl_weight": 0.1},
 }
-BASELINES = ("popular", "itemknn", "ease", "lightgcn")
-SEEDED_BASELINES = ("lightgcn",)
+"""kgrec variants: config overrides (a callable computes the value from the base config)."""
+
+QUICK_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
+    "ease": {"l2": (100.0, 400.0, 1600.0)},
+    "recency_ease": {"l2": (100.0, 400.0, 1600.0), "decay": (0.8, 0.95, 1.0)},
+    "itemknn": {"k": (20, 100), "shrink": (10.0,)},
+    "recency_itemknn": {"k": (20, 100), "shrink": (10.0,), "decay": (0.9, 1.0)},
+    "rp3beta": {"alpha": (0.5, 0.9), "beta": (0.3,)},
+    "recency_rp3beta": {"alpha": (0.5, 0.9), "beta": (0.3,), "decay": (0.9, 1.0)},
+    "lightgcn": {"embedding_dim": (64,), "lr": (5e-3,), "epochs": (20,), "eval_every": (2,)},
+}
+"""``--quick``: smaller baseline grids (replacing those keys of :data:`GRIDS`), for smoke runs."""
+
+QUICK_SET = {"train.epochs": 5}
+"""``--quick``: kgrec config overrides (``--set`` still wins)."""
+
+SEEDED = frozenset({"lightgcn"})
+"""Baselines trained once per seed (the others are deterministic)."""
 
 
-def hardware() -> str:
-    if torch.cuda.is_available():
+def variant_config(config: Config, name: str, seed: int) -> Config:
+    """``config`` with variant ``name``'s overrides and ``train.seed``."""
+    if name not in VARIANTS:
+        raise KgrecError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
+    for key, value in VARIANTS[name].items():
+        config = set_key(config, key, value(config) if callable(value) else value)
+    return set_key(config, "train.seed", seed)
+
+
+def parse_assignments(items: list[str], what: str) -> dict[str, list[Any]]:
+    """``["a.b=1,2", "c=true"]`` -> ``{"a.b": [1, 2], "c": [True]}`` (YAML scalars)."""
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip() or not values:
+            raise KgrecError(f"{what} expects key=value[,value...], got {item!r}")
+        out[key.strip()] = [yaml.safe_load(v) for v in values.split(",")]
+    return out
+
+
+def baseline_grids(items: list[str], quick: bool = False) -> dict[str, dict[str, tuple[Any, ...]]]:
+    """:data:`GRIDS` (with :data:`QUICK_GRIDS` when ``quick``) and ``--grid name.key=v1,v2``."""
+    grids = {name: dict(grid) for name, grid in GRIDS.items()}
+    if quick:
+        for name, grid in QUICK_GRIDS.items():
+            grids[name].update(grid)
+    for dotted, values in parse_assignments(items, "--grid").items():
+        name, _, key = dotted.partition(".")
+        if name not in grids or key not in grids[name]:
+            raise KgrecError(f"--grid {dotted}: no such baseline parameter")
+        grids[name][key] = tuple(values)
+    return grids
+
+
+def hardware(device: str) -> str:
+    if device != "cpu" and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
     return f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
-def prepare(config: Config) -> None:
-    """Build the artifact (no database) and the text features unless they exist."""
-    folder = config.artifacts_dir
-    if not (folder / "graph.pt").exists():
-        build_graph(set_key(config, "store.enabled", False), RichReporter())
-    if not features_path(folder).exists():
-        compute_features(folder, config.features, config.state_path / "text-cache", RichReporter())
-
-
-def cold_users(config: Config, max_train: int) -> torch.Tensor:
-    """Test users with at most ``max_train`` training interactions ``[n]``."""
-    artifact = load_artifact(config.artifacts_dir)
-    degree = torch.bincount(
-        artifact.split_edge_index["train"][0], minlength=artifact.num_nodes["user"]
-    )
-    test_users = artifact.split_edge_index["test"][0].unique()
-    return test_users[degree[test_users] <= max_train]
-
-
-def _group(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Rows by model name, in first-seen order (one row per seed)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(row["model"], []).append(row)
-    return groups
-
-
-def _mean_std(values: list[float]) -> str:
-    """``0.0897`` for one value, ``0.0897 ± 0.0012`` (sample std) for several."""
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return f"{mean:.4f}"
-    std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-    return f"{mean:.4f} ± {std:.4f}"
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-c", "--config", required=True)
-    parser.add_argument("--artifacts", default=None)
-    parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--baselines", default=",".join(BASELINES))
-    parser.add_argument("--cold", type=int, default=20, help="cold users: ≤ this many train rows")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument(
-        "--seeds",
-        default="0",
-        help="comma-separated seeds for the seeded models (LightGCN, kgrec variants); the "
-        "table shows the mean and, with several seeds, the standard deviation",
-    )
-    parser.add_argument(
-        "--out", default=None, help="JSON results (default: <artifacts>/quality.json)"
-    )
-    args = parser.parse_args()
-
-    overrides: dict[str, Any] = {"train.device": args.device}
-    if args.artifacts:
-        overrides["artifacts"] = args.artifacts
-    config = load_config(args.config, overrides)
-    prepare(config)
-    artifact = load_artifact(config.artifacts_dir)
-    x_dict, _ = load_features(config.artifacts_dir)
-    cold = cold_users(config, args.cold)
-    rows: list[dict[str, Any]] = []
-
-    def add(name: str, score_fn: Any, seconds: float, extra: dict[str, Any]) -> None:
-        row = evaluate_score_fn(name, score_fn, artifact, "test", config.eval, extra=extra)
-        row["train_seconds"] = round(seconds, 1)
-        cold_metrics = evaluate_ranking(score_fn, artifact, split="test", users=cold).values
-        row["cold"] = {"users": len(cold), "ndcg@20": cold_metrics["ndcg@20"]}
+def summarize(
+    runs: list[ModelRun], baselines: list[str], cold: torch.Tensor, resamples: int
+) -> dict[str, Any]:
+    """Per model: mean ± std over seeds, ratio and paired interval against the best baseline."""
+    groups: dict[str, list[ModelRun]] = {}
+    for run in runs:
+        groups.setdefault(run.model, []).append(run)
+    per_user = {m: mean_over_seeds([r.ndcg.numpy() for r in g]) for m, g in groups.items()}
+    mean = {m: mean_std([r.metrics["ndcg@20"] for r in g]).mean for m, g in groups.items()}
+    tested = [b for b in baselines if b in groups]
+    best = max(tested, key=lambda b: mean[b]) if tested else None
+    rows = []
+    for model, group in groups.items():
+        row: dict[str, Any] = {"model": model, "seeds": [r.seed for r in group]}
+        for key in ("ndcg@20", "recall@20", "coverage@20"):
+            row[key] = asdict(mean_std([r.metrics[key] for r in group]))
+        row["cold_ndcg@20"] = asdict(mean_std([r.ndcg_of(cold) for r in group]))
+        row["val_ndcg@20"] = asdict(mean_std([r.validation for r in group]))
+        row["train_seconds"] = float(np.mean([r.seconds for r in group]))
+        if best is not None and model != best:
+            row["ratio_to_best_baseline"] = mean[model] / mean[best] if mean[best] else None
+            ci = paired_bootstrap(per_user[model], per_user[best], resamples=resamples, seed=0)
+            row["vs_best_baseline"] = asdict(ci)
         rows.append(row)
-        m = row["metrics"]
+    return {"best_baseline": best, "rows": rows, "per_user": per_user}
+
+
+def markdown(summary: dict[str, Any], header: str, cold: int, n_cold: int) -> str:
+    def fig(d: dict[str, Any]) -> str:
+        return f"{d['mean']:.4f}" if d["std"] is None else f"{d['mean']:.4f} ± {d['std']:.4f}"
+
+    best = summary["best_baseline"]
+    lines = [
+        header,
+        "",
+        f"| model | val NDCG@20 | NDCG@20 | Recall@20 | Coverage@20 | NDCG@20 cold "
+        f"(≤{cold}, n={n_cold}) | ratio to {best} | Δ NDCG@20 vs {best} [95% CI] | train s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in summary["rows"]:
+        ci = row.get("vs_best_baseline")
+        interval = (
+            f"{ci['difference']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}]"
+            + (" ✓" if ci["low"] > 0 else "")
+            if ci
+            else "-"
+        )
+        ratio = row.get("ratio_to_best_baseline")
+        cells = [fig(row[k]) for k in ("val_ndcg@20", "ndcg@20", "recall@20", "coverage@20")]
+        cells += [fig(row["cold_ndcg@20"]), f"{ratio:.3f}" if ratio else "-", interval]
+        name = f"**{row['model']}**" if row["model"] == best else row["model"]
+        lines.append(f"| {name} | {' | '.join(cells)} | {row['train_seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join((__doc__ or "").split("\n\n")[1:]),
+    )
+    parser.add_argument("-c", "--config", required=True, help="dataset config (configs/*.yaml)")
+    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    parser.add_argument("--artifacts", default=None, help="default: artifacts/<dataset>-<protocol>")
+    parser.add_argument(
+        "--features-from", default=None, help="artifact folder to copy features from"
+    )
+    parser.add_argument("--baselines", default=",".join(BASELINES))
+    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--seeds", default="0,1,2", help="seeds of LightGCN and kgrec variants")
+    parser.add_argument("--cold", type=int, default=20, help="cold users: ≤ this many train rows")
+    parser.add_argument("--device", default="auto", help="where LightGCN and kgrec train")
+    parser.add_argument("--grid", nargs="*", default=[], help="baseline grid: name.key=v1,v2")
+    parser.add_argument("--set", nargs="*", default=[], help="config key=value for every variant")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: small baseline grids (QUICK_GRIDS) and train.epochs=5",
+    )
+    parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--out", default=None, help="JSON (default: <artifacts>/quality.json)")
+    args = parser.parse_args(argv)
+
+    reporter = RichReporter()
+    overrides = {k: v[0] for k, v in parse_assignments(args.set, "--set").items()}
+    overrides = {**(QUICK_SET if args.quick else {}), **overrides}
+    config = load_config(args.config, {**overrides, "train.device": args.device})
+    config = protocol_config(config, args.protocol, args.artifacts)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    baselines = [b for b in args.baselines.split(",") if b]
+    variants = [v for v in args.variants.split(",") if v]
+    for v in variants:
+        variant_config(config, v, 0)  # unknown names fail before any work
+    unknown = [b for b in baselines if b not in GRIDS]
+    if unknown:
+        raise KgrecError(f"unknown baseline {unknown[0]!r} (known: {', '.join(BASELINES)})")
+    grids = baseline_grids(args.grid, args.quick)
+    features_from = Path(args.features_from) if args.features_from else None
+    for note in prepare(config, features_from, reporter, features=bool(variants)):
+        reporter.note(note)
+    artifact = load_artifact(config.artifacts_dir)
+    x_dict = (
+        load_features(config.artifacts_dir)[0]
+        if variants and features_path(config.artifacts_dir).exists()
+        else None
+    )
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = "cpu" if device == "auto" else device
+
+    runs: list[ModelRun] = []
+    tuned_info: dict[str, Any] = {}
+
+    def log(run: ModelRun) -> None:
+        runs.append(run)
         print(
-            f"{name} (seed {extra.get('seed')}): recall@20 {m['recall@20']:.4f} "
-            f"ndcg@20 {m['ndcg@20']:.4f} "
-            f"coverage@20 {m['coverage@20']:.4f} cold ndcg@20 {cold_metrics['ndcg@20']:.4f} "
-            f"({seconds:.0f} s)",
+            f"{run.model} (seed {run.seed}): val ndcg@20 {run.validation:.4f}, test ndcg@20 "
+            f"{run.metrics['ndcg@20']:.4f} recall@20 {run.metrics['recall@20']:.4f} "
+            f"({run.seconds:.0f} s)",
+            file=sys.stderr,
             flush=True,
         )
 
-    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    for name in [b for b in args.baselines.split(",") if b]:
-        for seed in seeds if name in SEEDED_BASELINES else [None]:
-            clock = time.perf_counter()
-            params: dict[str, Any] = {"device": args.device} if name == "lightgcn" else {}
-            if seed is not None:
-                params["seed"] = seed
-            baseline = fit_baseline(name, artifact, **params)
-            add(name, baseline.score, time.perf_counter() - clock, {"seed": seed})
-
-    for name in [v for v in args.variants.split(",") if v]:
+    for name in baselines:
+        for seed in seeds if name in SEEDED else [None]:
+            tuned = tune_baseline(
+                name, artifact, grid=grids[name], seed=seed or 0, device=device, reporter=reporter
+            )
+            info = {"params": tuned.params, "validation": tuned.validation, "notes": tuned.notes}
+            info["trials"] = [asdict(t) for t in tuned.trials]
+            tuned_info[f"{name}" if seed is None else f"{name}/seed{seed}"] = info
+            log(
+                evaluate_once(
+                    name,
+                    tuned.score_fn(),
+                    artifact,
+                    seed=seed,
+                    validation=tuned.validation,
+                    seconds=tuned.seconds,
+                    config=config,
+                    extra={"params": tuned.params},
+                )
+            )
+            del tuned
+    for name in variants:
         for seed in seeds:
-            variant = set_key(config, "train.seed", seed)
-            for key, value in VARIANTS[name].items():
-                variant = set_key(variant, key, value)
-            out = config.artifacts_dir / "benchmark" / (name if seed == 0 else f"{name}-seed{seed}")
-            clock = time.perf_counter()
-            result = train(artifact, x_dict, variant.model, variant.train, out=out)
-            seconds = time.perf_counter() - clock
-            model, _ = load_checkpoint(result.checkpoint)
-            extra = {
-                "seed": seed,
-                "epochs": len(result.history),
-                "s_per_epoch": seconds / max(len(result.history), 1),
-                "val_ndcg@20": result.best_metrics.get("ndcg@20"),
-            }
-            add(name, model.score, seconds, extra)
+            out = config.artifacts_dir / "benchmark" / f"{name}-seed{seed}"
+            log(
+                train_and_test(
+                    name, artifact, x_dict, variant_config(config, name, seed), out, reporter
+                )
+            )
 
-    dataset = config.dataset.name or Path(config.dataset.path).name
-    print(
-        f"\n{dataset}, split {config.split.method} (test), full ranking, seen items masked; "
-        f"hardware: {hardware()}; seed {config.train.seed}\n"
+    cold = cold_users(artifact, args.cold)
+    test_users = artifact.split_edge_index["test"][0].unique()
+    n_cold = int(torch.isin(test_users, cold).sum())
+    summary = summarize(runs, baselines, cold, args.bootstrap)
+    counts = {s: int(e.size(1)) for s, e in artifact.split_edge_index.items()}
+    header = (
+        f"**{dataset_name(config)}**, protocol `{args.protocol}` ({config.split.method}), "
+        f"seeds {args.seeds}; {artifact.num_nodes['user']:,} users, "
+        f"{artifact.num_nodes['item']:,} items; interactions train {counts['train']:,} / "
+        f"val {counts['val']:,} / test {counts['test']:,}; {len(test_users):,} test users. "
+        f"Full ranking, training and validation items masked; every choice on validation, "
+        f"refit on training + validation, test read once. Hardware: {hardware(device)}."
     )
-    print(
-        "| model | Recall@20 | NDCG@20 | Coverage@20 | NDCG@20 cold users "
-        f"(≤{args.cold} train, n={len(cold)}) | train s | s/epoch |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, group in _group(rows).items():
-        cells = [
-            _mean_std([r["metrics"][key] for r in group])
-            for key in ("recall@20", "ndcg@20", "coverage@20")
-        ]
-        cells.append(_mean_std([r["cold"]["ndcg@20"] for r in group]))
-        seconds = sum(r["train_seconds"] for r in group) / len(group)
-        per_epoch = [r["s_per_epoch"] for r in group if "s_per_epoch" in r]
-        epoch_cell = f"{sum(per_epoch) / len(per_epoch):.2f}" if per_epoch else "-"
-        print(f"| {name} | {' | '.join(cells)} | {seconds:.1f} | {epoch_cell} |")
+    print(markdown(summary, header, args.cold, n_cold))
+    print("\n| baseline | chosen on validation | points tried |\n|---|---|---:|")
+    for key, info in tuned_info.items():
+        params = ", ".join(f"{k}={v:g}" for k, v in info["params"].items())
+        print(f"| {key} | {params} | {len(info['trials'])} |")
+
     target = Path(args.out) if args.out else config.artifacts_dir / "quality.json"
-    target.write_text(
-        json.dumps(
-            {"dataset": dataset, "hardware": hardware(), "seeds": seeds, "rows": rows}, indent=2
-        )
-        + "\n"
-    )
-    print(f"\nwrote {target}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    per_user = summary.pop("per_user")
+    report = {
+        "dataset": dataset_name(config),
+        "protocol": args.protocol,
+        "split": asdict(config.split),
+        "hardware": hardware(device),
+        "seeds": seeds,
+        "command": " ".join(["python", *sys.argv]),
+        "counts": counts,
+        "cold": {"max_train": args.cold, "test_users": n_cold},
+        "summary": summary,
+        "baselines": tuned_info,
+        "runs": [{k: v for k, v in asdict(r).items() if k not in ("users", "ndcg")} for r in runs],
+    }
+    target.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
+    users = runs[0].users.numpy() if runs else np.empty(0)
+    np.savez_compressed(target.with_suffix(".npz"), users=users, **per_user)
+    print(f"\nwrote {target} and {target.with_suffix('.npz')}", file=sys.stderr)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KgrecError as exc:
+        raise SystemExit(f"error: {exc}") from None

@@ -1,17 +1,27 @@
 """Hyper-parameter sweep for kgrec, selected on validation, reported on test.
 
-Trains one kgrec model per point of a grid of config overrides (and per seed), in parallel
-worker processes that share the device, and prints every point's validation NDCG@20 (what
-early stopping and the selection see) next to its test NDCG@20 (reported, never used to
-choose). The best point by mean validation NDCG@20 is marked.
+Trains kgrec once per point of a grid of config overrides and per seed, with the same protocol
+as ``benchmarks/quality.py`` (:mod:`kgrec.eval.protocol`: ``train()`` selects on validation and
+refits on training + validation; the refitted model is tested once), and prints the whole table:
+every point's validation NDCG@20 (what the selection sees) next to its test NDCG@20 / Recall@20
+(reported, never used to choose). The point with the best mean validation NDCG@20 over seeds is
+marked; test figures of the other points are shown only to see how well validation predicts
+test, not to pick from.
 
 Usage::
 
-    python benchmarks/sweep.py -c configs/ml-100k.yaml --device cuda --jobs 8 \\
-        --grid train.kd_weight=0.5,1,2 model.embedding_dim=64,128 model.use_kg=true,false
+    python benchmarks/sweep.py -c configs/ml-100k.yaml --protocol loo \\
+        --features-from /work/main/artifacts/ml-100k \\
+        --grid train.kd_weight=0.5,1,2 model.embedding_dim=64,128 --seeds 0,1
+    python benchmarks/sweep.py -c configs/demo.yaml --protocol ratio \\
+        --grid train.cl_weight=0,0.1 --set train.epochs=5        # a smoke run
+    python benchmarks/sweep.py -c configs/lastfm.yaml --protocol ratio --device cuda --jobs 4 \\
+        --grid model.use_kg=true,false
 
-Values are parsed as YAML scalars (``true``, ``0.5``, ``text``). Needs the artifact and the
-text features (see ``benchmarks/quality.py``). Writes every run as JSON (``--out``).
+Values are parsed as YAML scalars (``true``, ``0.5``, ``text``). The artifact is built (and its
+text features computed or copied, ``--features-from``) as in ``benchmarks/quality.py``. ``--jobs``
+> 1 trains points in parallel worker processes (they share the device). Writes every run as
+JSON (``--out``, default ``<artifacts>/sweep.json``).
 """
 
 from __future__ import annotations
@@ -20,112 +30,195 @@ import argparse
 import itertools
 import json
 import multiprocessing as mp
-import time
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 
-def _worker(task: tuple[str, dict[str, Any], str]) -> dict[str, Any]:
-    """Train and evaluate one grid point (runs in a child process)."""
-    import torch
+@dataclass(frozen=True)
+class Task:
+    """One grid point and seed; everything a worker needs to rebuild the config."""
 
-    from kgrec.build import load_artifact
-    from kgrec.config import load_config, set_key
-    from kgrec.eval.metrics import evaluate_ranking
-    from kgrec.text.features import load_features
-    from kgrec.train.checkpoint import load_checkpoint
-    from kgrec.train.trainer import train
-
-    config_path, overrides, name = task
-    torch.set_num_threads(2)
-    config = load_config(config_path)
-    for key, value in overrides.items():
-        config = set_key(config, key, value)
-    artifact = load_artifact(config.artifacts_dir)
-    x_dict, _ = load_features(config.artifacts_dir)
-    clock = time.perf_counter()
-    result = train(
-        artifact, x_dict, config.model, config.train, out=config.artifacts_dir / "sweep" / name
-    )
-    model, _ = load_checkpoint(result.checkpoint)
-    test = evaluate_ranking(model.score, artifact, split="test").values
-    return {
-        "name": name,
-        "overrides": overrides,
-        "val_ndcg@20": result.best_metrics.get("ndcg@20"),
-        "test_ndcg@20": float(test["ndcg@20"]),
-        "test_recall@20": float(test["recall@20"]),
-        "epochs": len(result.history),
-        "seconds": time.perf_counter() - clock,
-    }
+    config: str
+    protocol: str
+    artifacts: str | None
+    base: dict[str, Any]
+    point: dict[str, Any]
+    seed: int
+    name: str
 
 
-def parse_grid(items: list[str]) -> dict[str, list[Any]]:
-    """``["a.b=1,2", "c.d=true"]`` -> ``{"a.b": [1, 2], "c.d": [True]}``."""
+def parse_grid(items: list[str], what: str = "--grid") -> dict[str, list[Any]]:
+    """``["a.b=1,2", "c.d=true"]`` -> ``{"a.b": [1, 2], "c.d": [True]}`` (YAML scalars)."""
     grid: dict[str, list[Any]] = {}
     for item in items:
         key, sep, values = item.partition("=")
-        if not sep or not values:
-            raise SystemExit(f"--grid expects key=v1,v2,... got {item!r}")
+        if not sep or not key.strip() or not values:
+            raise SystemExit(f"error: {what} expects key=v1,v2,... got {item!r}")
         grid[key.strip()] = [yaml.safe_load(v) for v in values.split(",")]
     return grid
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-c", "--config", required=True)
-    parser.add_argument("--artifacts", default=None)
-    parser.add_argument("--grid", nargs="+", default=[], help="key=v1,v2 ... (config keys)")
+def tasks_of(args: argparse.Namespace, base: dict[str, Any]) -> list[Task]:
+    """One :class:`Task` per grid point and seed (the grid's product, in key order)."""
+    grid = parse_grid(args.grid)
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    tasks = []
+    for values in itertools.product(*grid.values()):
+        point = dict(zip(grid, values, strict=True))
+        label = ",".join(f"{k.split('.')[-1]}={v}" for k, v in point.items()) or "base"
+        for seed in seeds:
+            name = f"{label},seed={seed}".replace("/", "_")
+            tasks.append(Task(args.config, args.protocol, args.artifacts, base, point, seed, name))
+    return tasks
+
+
+def config_of(task: Task) -> Any:
+    """The task's :class:`~kgrec.config.Config` (base overrides, protocol, point, seed)."""
+    from kgrec.config import load_config, set_key
+    from kgrec.eval.protocol import protocol_config
+
+    config = load_config(task.config, task.base)
+    config = protocol_config(config, task.protocol, task.artifacts)
+    for key, value in task.point.items():
+        config = set_key(config, key, value)
+    return set_key(config, "train.seed", task.seed)
+
+
+def run_task(task: Task) -> dict[str, Any]:
+    """Train and test one grid point (in this process or a worker)."""
+    from kgrec.build import load_artifact
+    from kgrec.errors import KgrecError
+    from kgrec.eval.protocol import train_and_test
+    from kgrec.progress import Reporter
+    from kgrec.text.features import features_path, load_features
+
+    try:
+        config = config_of(task)
+        folder = config.artifacts_dir
+        artifact = load_artifact(folder)
+        x_dict = load_features(folder)[0] if features_path(folder).exists() else None
+        run = train_and_test(
+            task.name, artifact, x_dict, config, folder / "sweep" / task.name, Reporter()
+        )
+    except KgrecError as exc:
+        return {"name": task.name, "point": task.point, "seed": task.seed, "error": str(exc)}
+    return {
+        "name": task.name,
+        "point": task.point,
+        "seed": task.seed,
+        "val_ndcg@20": run.validation,
+        "test_ndcg@20": run.metrics["ndcg@20"],
+        "test_recall@20": run.metrics["recall@20"],
+        "seconds": run.seconds,
+        "extra": {k: v for k, v in run.extra.items() if k != "checkpoint"},
+    }
+
+
+def table(runs: list[dict[str, Any]], keys: list[str]) -> list[str]:
+    """Markdown rows, best mean validation NDCG@20 first; the first row is the selection."""
+    points: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        if "error" not in run:
+            points.setdefault(json.dumps({k: run["point"][k] for k in keys}), []).append(run)
+    rows = []
+    for label, group in points.items():
+        val = [r["val_ndcg@20"] for r in group]
+        test = [r["test_ndcg@20"] for r in group]
+        recall = [r["test_recall@20"] for r in group]
+        rows.append((float(np.mean(val)), label, group, test, recall))
+    rows.sort(key=lambda r: -r[0])
+
+    def fig(values: list[float]) -> str:
+        m = float(np.mean(values))
+        return f"{m:.4f}" if len(values) < 2 else f"{m:.4f} ± {float(np.std(values, ddof=1)):.4f}"
+
+    lines = [
+        "| point | seeds | val NDCG@20 (selects) | test NDCG@20 | test Recall@20 | train s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for rank, (_, label, group, test, recall) in enumerate(rows):
+        mark = " **(selected)**" if rank == 0 else ""
+        seconds = float(np.mean([r["seconds"] for r in group]))
+        val_text = fig([r["val_ndcg@20"] for r in group])
+        lines.append(
+            f"| `{label}`{mark} | {len(group)} | {val_text} | {fig(test)} | {fig(recall)} "
+            f"| {seconds:.1f} |"
+        )
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    from kgrec.errors import KgrecError
+    from kgrec.eval.protocol import PROTOCOLS, prepare
+    from kgrec.progress import RichReporter
+
+    doc = __doc__ or ""
+    parser = argparse.ArgumentParser(
+        description=doc.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n\n".join(doc.split("\n\n")[1:]),
+    )
+    parser.add_argument("-c", "--config", required=True, help="dataset config (configs/*.yaml)")
+    parser.add_argument("--protocol", default="loo", choices=list(PROTOCOLS))
+    parser.add_argument("--artifacts", default=None, help="default: artifacts/<dataset>-<protocol>")
+    parser.add_argument("--features-from", default=None, help="artifact folder with features.pt")
+    parser.add_argument("--grid", nargs="*", default=[], help="config key=v1,v2 ...")
+    parser.add_argument("--set", nargs="*", default=[], help="config key=value for every point")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--jobs", type=int, default=1, help="parallel worker processes")
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
+    parser.add_argument("--out", default=None, help="JSON (default: <artifacts>/sweep.json)")
+    args = parser.parse_args(argv)
 
-    grid = parse_grid(args.grid)
-    base: dict[str, Any] = {"train.device": args.device}
-    if args.artifacts:
-        base["artifacts"] = args.artifacts
-    tasks = []
-    for point in itertools.product(*grid.values()):
-        overrides = dict(zip(grid, point, strict=True))
-        for seed in [int(s) for s in args.seeds.split(",")]:
-            label = ",".join(f"{k.split('.')[-1]}={v}" for k, v in overrides.items())
-            name = f"{label or 'base'},seed={seed}".replace("/", "_")
-            tasks.append((args.config, {**base, **overrides, "train.seed": seed}, name))
-    context = mp.get_context("spawn")  # CUDA needs fresh processes
-    with context.Pool(max(args.jobs, 1)) as pool:
-        runs = []
-        for run in pool.imap_unordered(_worker, tasks):
-            runs.append(run)
-            print(json.dumps(run), flush=True)
+    base = {k: v[0] for k, v in parse_grid(args.set, "--set").items()}
+    base["train.device"] = args.device
+    tasks = tasks_of(args, base)
+    try:
+        config = config_of(tasks[0])  # bad keys fail here, before any training
+        for task in tasks[1:]:
+            config_of(task)
+        features_from = Path(args.features_from) if args.features_from else None
+        reporter = RichReporter()
+        for note in prepare(config, features_from, reporter):
+            reporter.note(note)
+    except KgrecError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
-    points: dict[str, list[dict[str, Any]]] = {}
-    for run in runs:
-        label = json.dumps({k: v for k, v in run["overrides"].items() if k in grid})
-        points.setdefault(label, []).append(run)
-    summary = sorted(
-        (
-            (
-                sum(r["val_ndcg@20"] for r in group) / len(group),
-                sum(r["test_ndcg@20"] for r in group) / len(group),
-                label,
-                len(group),
-            )
-            for label, group in points.items()
-        ),
-        reverse=True,
+    runs: list[dict[str, Any]] = []
+
+    def log(run: dict[str, Any]) -> None:
+        runs.append(run)
+        print(json.dumps(run, default=float), file=sys.stderr, flush=True)
+
+    if args.jobs <= 1:
+        for task in tasks:
+            log(run_task(task))
+    else:
+        context = mp.get_context("spawn")  # CUDA needs fresh processes
+        with context.Pool(args.jobs) as pool:
+            for run in pool.imap_unordered(run_task, tasks):
+                log(run)
+
+    keys = list(parse_grid(args.grid))
+    print(
+        f"\n{args.config}, protocol `{args.protocol}`: every point selected on validation "
+        f"NDCG@20 (mean over seeds {args.seeds}); test shown, never used to choose.\n"
     )
-    print(f"\n{args.config}: selected on validation NDCG@20 (mean over seeds {args.seeds})\n")
-    print("| overrides | seeds | val NDCG@20 | test NDCG@20 |")
-    print("|---|---:|---:|---:|")
-    for rank, (val, test, label, n) in enumerate(summary):
-        mark = " **(selected)**" if rank == 0 else ""
-        print(f"| `{label}`{mark} | {n} | {val:.4f} | {test:.4f} |")
-    if args.out:
-        Path(args.out).write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
+    print("\n".join(table(runs, keys)))
+    failed = [r for r in runs if "error" in r]
+    for run in failed:
+        print(f"failed: {run['name']}: {run['error']}", file=sys.stderr)
+    target = Path(args.out) if args.out else config.artifacts_dir / "sweep.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(runs, indent=2, default=float) + "\n", encoding="utf-8")
+    print(f"\nwrote {target}", file=sys.stderr)
+    if failed:
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -396,9 +396,6 @@ def load_config(path: Path | str | None = None, overrides: dict[str, Any] | None
     return config
 
 
-"""``train.kd_teacher`` values that are not a checkpoint path."""
-
-
 def _paths_relative_to(config: Config, folder: Path) -> Config:
     """``config`` with the relative paths its file wrote made relative to ``folder``."""
 

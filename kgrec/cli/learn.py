@@ -224,7 +224,11 @@ def evaluate_command(
     ),
     split: str = typer.Option("test", "--split", help="val or test."),
     baselines: str = typer.Option(
-        "", "--baselines", help="Also evaluate: comma list of popular, ease, itemknn, lightgcn."
+        "",
+        "--baselines",
+        help="Also evaluate (default parameters, refitted on train+val for test): comma list "
+        "of popular, ease, recency_ease, itemknn, recency_itemknn, rp3beta, recency_rp3beta, "
+        "lightgcn. Tuned baselines: benchmarks/quality.py.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:

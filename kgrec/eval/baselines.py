@@ -1,349 +1,348 @@
-"""Collaborative-filtering baselines with the evaluator's ``score_fn`` interface.
+"""Baselines a reviewer accepts: tuned on validation, refitted on training + validation.
 
-Every baseline is fitted on the ``train`` split only (LightGCN uses ``val`` for early
-stopping) and exposes ``score(users [B]) -> [B, num_items]``, so it runs through
-:func:`kgrec.eval.metrics.evaluate_ranking` exactly like the GNN.
+The protocol of Ferrari Dacrema et al. (RecSys'19, TOIS'21), the same as kgrec's
+:func:`~kgrec.train.trainer.train`: every hyper-parameter point of :data:`GRIDS` is fitted on the
+training history and scored on validation (history = training, targets = validation, training
+items masked); the point with the best validation NDCG@20 is refitted on training + validation
+and evaluated once on test (history = training + validation, both masked). The grids are here,
+in one place, and at least as large as kgrec's own teacher grids
+(:class:`~kgrec.config.TeacherConfig`).
 
-* :class:`Random` - uniform scores (the floor).
-* :class:`MostPopular` - training-interaction counts, the same list for everyone.
-* :class:`ItemKNN` - item-based k-nearest-neighbour CF with cosine similarity (Sarwar et
-  al., "Item-based collaborative filtering recommendation algorithms", WWW'01), with a
-  shrink term in the denominator.
-* :class:`EASE` - closed-form shallow autoencoder (Steck, "Embarrassingly Shallow
-  Autoencoders for Sparse Data", WWW'19).
-* :class:`LightGCN` - PyG's :class:`torch_geometric.nn.models.LightGCN` (He et al.,
-  "LightGCN: Simplifying and Powering Graph Convolution Network for Recommendation",
-  SIGIR'20) trained with BPR, early-stopped on validation NDCG@20.
+Every baseline is fitted on a :class:`~kgrec.data.history.History` and scores through
+``score_fn(history) -> (users [B] -> [B, num_items])``:
 
-:func:`fit_baseline` builds any of them by name.
+- ``popular``: the history's interaction count of each item, the same list for everyone;
+- ``ease``: EASE^R (Steck, WWW'19), ``l2`` tuned, binary history rows;
+- ``recency_ease``: the same EASE weights, each history row weighted ``decay ** age`` (the
+  user's own order, 0 = latest; :mod:`kgrec.data.history`), ``l2`` and ``decay`` tuned;
+- ``itemknn``: cosine item k-NN with shrink (Sarwar et al., WWW'01), ``k`` and ``shrink`` tuned;
+  ``recency_itemknn`` adds ``decay``;
+- ``rp3beta``: RP3beta (Paudel et al., TiiS'16), ``alpha`` and ``beta`` tuned;
+  ``recency_rp3beta`` adds ``decay``;
+- ``lightgcn``: PyG's LightGCN with BPR (:mod:`kgrec.eval.lightgcn`), ``embedding_dim`` and
+  ``lr`` tuned, each point early-stopped on validation, refitted for its best number of epochs.
+
+Grid points that differ only in ``decay`` share one fit. On a history without timestamps
+(every age 0) ``decay`` means nothing and only ``decay = 1`` is tried.
 """
 
 from __future__ import annotations
 
-import copy
-import inspect
-import math
-from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import Any
+import itertools
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
 from torch import Tensor
 
 from kgrec.data.hetero import GraphArtifact
+from kgrec.data.history import History, Prefix
 from kgrec.errors import KgrecError
-from kgrec.eval.metrics import UserItemIndex, evaluate_ranking
+from kgrec.eval.lightgcn import fit_lightgcn
+from kgrec.eval.metrics import ScoreFn, evaluate_ranking
+from kgrec.nn import item_item
+from kgrec.progress import Reporter
+from kgrec.train.loop import MONITOR
 
-MAX_DENSE_ITEMS = 20_000
-"""Item-item baselines keep a dense ``[num_items, num_items]`` matrix up to this size."""
+Params = dict[str, float]
+Grid = Mapping[str, Sequence[float]]
+Validate = Callable[[ScoreFn], float]
+"""Validation NDCG@20 of a score function over the training history."""
 
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU."""
-    if str(name) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-class Baseline(ABC):
-    """A fitted recommender: ``score(users [B]) -> [B, num_items]`` (higher is better)."""
-
-    name: str = "baseline"
-
-    def __init__(self, artifact: GraphArtifact, device: str | torch.device = "cpu") -> None:
-        self.num_users = artifact.num_nodes["user"]
-        self.num_items = artifact.num_nodes["item"]
-        self.device = resolve_device(device)
-        self.train_edges = artifact.split_edge_index["train"].long()
-
-    @abstractmethod
-    def score(self, users: Tensor) -> Tensor:
-        """Scores ``[B, num_items]`` for ``users [B]`` (on :attr:`device`)."""
-
-    def __call__(self, users: Tensor) -> Tensor:
-        return self.score(users)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(num_users={self.num_users}, num_items={self.num_items})"
-
-
-class Random(Baseline):
-    """Uniform random scores; reproducible for a given seed and order of calls."""
-
-    name = "random"
-
-    def __init__(
-        self, artifact: GraphArtifact, seed: int = 0, device: str | torch.device = "cpu"
-    ) -> None:
-        super().__init__(artifact, device)
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def score(self, users: Tensor) -> Tensor:
-        out = torch.rand(users.numel(), self.num_items, generator=self.generator)
-        return out.to(self.device)
-
-
-class MostPopular(Baseline):
-    """Number of training interactions of each item, identical for every user."""
-
-    name = "popular"
-
-    def __init__(self, artifact: GraphArtifact, device: str | torch.device = "cpu") -> None:
-        super().__init__(artifact, device)
-        counts = torch.bincount(self.train_edges[1], minlength=self.num_items)
-        self.counts = counts.to(self.device, torch.float32)
-        """Training interactions per item ``[num_items]``."""
-
-    def score(self, users: Tensor) -> Tensor:
-        return self.counts.unsqueeze(0).expand(users.numel(), -1)
-
-
-def _check_dense(num_items: int, max_items: int, name: str) -> None:
-    if num_items > max_items:
-        raise KgrecError(
-            f"{name} keeps a dense item x item matrix: {num_items} items exceed the limit of "
-            f"{max_items} (pass max_items=... if the memory, {num_items**2 * 4 / 2**30:.1f} GiB "
-            "in float32, is available)"
-        )
-
-
-def item_gram(
-    history: UserItemIndex, num_items: int, device: torch.device, chunk: int = 4096
-) -> Tensor:
-    """``X^T X`` ``[num_items, num_items]`` of the binary user-item matrix ``X``, by user chunks."""
-    gram = torch.zeros(num_items, num_items, device=device)
-    for start in range(0, history.num_users, chunk):
-        users = torch.arange(start, min(start + chunk, history.num_users), device=device)
-        rows = history.dense(users, num_items, torch.float32)
-        gram += rows.t() @ rows
-    return gram
-
-
-class _HistoryBaseline(Baseline):
-    """Scores ``X[users] @ W`` for an item-item matrix ``W [num_items, num_items]``."""
-
-    weights: Tensor
-
-    def __init__(self, artifact: GraphArtifact, device: str | torch.device = "cpu") -> None:
-        super().__init__(artifact, device)
-        self.history = UserItemIndex(self.train_edges, self.num_users, self.device)
-
-    def score(self, users: Tensor) -> Tensor:
-        rows = self.history.dense(users.to(self.device).long(), self.num_items, torch.float32)
-        return rows @ self.weights
-
-
-class EASE(_HistoryBaseline):
-    """EASE^R: ``B = I - P diagMat(1 / diag(P))``, ``P = (X^T X + lambda I)^-1``, ``diag(B) = 0``.
-
-    Args:
-        artifact: Training interactions (binary).
-        l2: The L2 penalty ``lambda`` (Steck used 100-1000 on ML-20M/Netflix/MSD).
-        max_items: Refuse catalogues larger than this (dense ``I x I`` inverse).
-        device: Where the inverse is computed and scores are produced.
-    """
-
-    name = "ease"
-
-    def __init__(
-        self,
-        artifact: GraphArtifact,
-        l2: float = 500.0,
-        max_items: int = MAX_DENSE_ITEMS,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        super().__init__(artifact, device)
-        _check_dense(self.num_items, max_items, "EASE")
-        if l2 <= 0:
-            raise KgrecError(f"EASE needs a positive l2 penalty, got {l2}")
-        gram = item_gram(self.history, self.num_items, self.device).double()
-        gram.diagonal().add_(l2)
-        precision = torch.cholesky_inverse(torch.linalg.cholesky(gram))
-        precision.div_(-precision.diagonal().unsqueeze(0))
-        precision.fill_diagonal_(0.0)
-        self.weights = precision.float()
-        """``B [num_items, num_items]``: item j's weight in the score of item i is ``B[j, i]``."""
-
-
-def cosine_similarity(gram: Tensor, shrink: float = 0.0) -> Tensor:
-    """``S[i, j] = |U_i n U_j| / (sqrt(|U_i|) sqrt(|U_j|) + shrink)`` from ``gram = X^T X``."""
-    norm = gram.diagonal().sqrt()
-    return gram / (norm.unsqueeze(1) * norm.unsqueeze(0) + shrink).clamp(min=1e-12)
-
-
-class ItemKNN(_HistoryBaseline):
-    """Item-based CF: ``score(u, i) = sum_{j in N_k(i), j in I_u} S[j, i]`` (cosine ``S``).
-
-    Args:
-        artifact: Training interactions (binary).
-        k: Neighbours kept per item (its ``k`` most similar items; ``None`` keeps all).
-        shrink: Added to the cosine denominator; damps similarities backed by few users.
-        max_items: Refuse catalogues larger than this (dense ``I x I`` similarity).
-        device: Where similarities and scores are computed.
-    """
-
-    name = "itemknn"
-
-    def __init__(
-        self,
-        artifact: GraphArtifact,
-        k: int | None = 100,
-        shrink: float = 10.0,
-        max_items: int = MAX_DENSE_ITEMS,
-        device: str | torch.device = "cpu",
-    ) -> None:
-        super().__init__(artifact, device)
-        _check_dense(self.num_items, max_items, "ItemKNN")
-        similarity = cosine_similarity(item_gram(self.history, self.num_items, self.device), shrink)
-        similarity.fill_diagonal_(0.0)
-        self.similarity = similarity
-        """Symmetric cosine similarity ``[num_items, num_items]`` (zero diagonal)."""
-        if k is not None and k < self.num_items:
-            top = similarity.topk(k, dim=0).indices  # neighbours j of each target item i
-            weights = torch.zeros_like(similarity)
-            weights.scatter_(0, top, similarity.gather(0, top))
-            self.weights = weights
-        else:
-            self.weights = similarity
-
-
-class LightGCN(Baseline):
-    """PyG's LightGCN trained with BPR on the training split, early-stopped on val NDCG@20.
-
-    Nodes are ``[users..., items...]``; the graph is the training interactions in both
-    directions. One step samples a batch of training pairs, one uniform negative item per
-    pair (re-drawn once if it is a training positive), propagates over the whole graph and
-    minimises ``recommendation_loss`` (BPR + ``lambda_reg`` * L2 of the batch's embeddings).
-
-    Args:
-        artifact: The graph and its splits.
-        embedding_dim: Embedding size.
-        num_layers: Propagation layers (the paper uses 3).
-        lr: Adam learning rate.
-        lambda_reg: L2 weight of the batch's ego embeddings.
-        epochs: Upper bound on epochs.
-        batch_size: Training pairs per step.
-        patience: Evaluations without a better val NDCG@20 before stopping.
-        eval_every: Epochs between evaluations.
-        seed: Seeds initialisation and sampling.
-        device: ``cpu``, ``cuda`` or ``auto``.
-        log: Called with one dict per evaluated epoch (e.g. ``print``), or ``None``.
-    """
-
-    name = "lightgcn"
-    monitor = "ndcg@20"
-
-    def __init__(
-        self,
-        artifact: GraphArtifact,
-        embedding_dim: int = 64,
-        num_layers: int = 3,
-        lr: float = 0.005,
-        lambda_reg: float = 1e-4,
-        epochs: int = 200,
-        batch_size: int = 2048,
-        patience: int = 10,
-        eval_every: int = 1,
-        seed: int = 0,
-        device: str | torch.device = "auto",
-        log: Callable[[dict[str, Any]], object] | None = None,
-    ) -> None:
-        from torch_geometric.nn.models import LightGCN as PygLightGCN
-
-        super().__init__(artifact, device)
-        torch.manual_seed(seed)
-        generator = torch.Generator().manual_seed(seed)
-        nu, ni = self.num_users, self.num_items
-        users, items = self.train_edges
-        from torch_geometric.utils import to_torch_csr_tensor
-
-        edge_index = torch.cat(
-            [torch.stack([users, items + nu]), torch.stack([items + nu, users])], dim=1
-        )
-        # a sparse adjacency makes LGConv use one SpMM per layer (~10x faster than scatter)
-        edge_index = to_torch_csr_tensor(edge_index, size=(nu + ni, nu + ni)).to(self.device)
-        self.edge_index = edge_index
-        self.model = PygLightGCN(nu + ni, embedding_dim, num_layers).to(self.device)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
-        positive_keys = torch.unique(users * ni + items)
-
-        self.history: list[dict[str, Any]] = []
-        self.best_epoch = -1
-        best_value, best_state, bad = -math.inf, copy.deepcopy(self.model.state_dict()), 0
-        num_pairs = users.numel()
-        for epoch in range(epochs):
-            self.model.train()
-            perm = torch.randperm(num_pairs, generator=generator)
-            total, steps = 0.0, 0
-            for start in range(0, num_pairs, batch_size):
-                idx = perm[start : start + batch_size]
-                u, pos = users[idx], items[idx]
-                neg = torch.randint(ni, (idx.numel(),), generator=generator)
-                clash = torch.isin(u * ni + neg, positive_keys)
-                neg[clash] = torch.randint(ni, (int(clash.sum()),), generator=generator)
-                label_index = torch.stack([torch.cat([u, u]), torch.cat([pos, neg]) + nu]).to(
-                    self.device
-                )
-                rank = self.model(edge_index, label_index)
-                pos_rank, neg_rank = rank.chunk(2)
-                loss = self.model.recommendation_loss(
-                    pos_rank, neg_rank, node_id=label_index.unique(), lambda_reg=lambda_reg
-                )
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach())
-                steps += 1
-            record: dict[str, Any] = {"epoch": epoch, "loss": total / max(steps, 1)}
-            if (epoch + 1) % max(eval_every, 1) == 0 or epoch == epochs - 1:
-                self._cache_embeddings()
-                metrics = evaluate_ranking(self.score, artifact, "val", device=self.device)
-                record["val"] = metrics.values
-                value = metrics.values[self.monitor]
-                if value > best_value:
-                    best_value, self.best_epoch, bad = value, epoch, 0
-                    best_state = copy.deepcopy(self.model.state_dict())
-                else:
-                    bad += 1
-            self.history.append(record)
-            if log is not None:
-                log(record)
-            if bad >= patience:
-                break
-        self.model.load_state_dict(best_state)
-        self._cache_embeddings()
-
-    def _cache_embeddings(self) -> None:
-        self.model.eval()
-        with torch.no_grad():
-            emb = self.model.get_embedding(self.edge_index)
-        self.user_emb = emb[: self.num_users]
-        self.item_emb = emb[self.num_users :]
-
-    def score(self, users: Tensor) -> Tensor:
-        return self.user_emb[users.to(self.device).long()] @ self.item_emb.t()
-
-
-BASELINES: dict[str, type[Baseline]] = {
-    cls.name: cls for cls in (Random, MostPopular, ItemKNN, EASE, LightGCN)
+_DECAYS: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 1.0)  # TeacherConfig.decays
+_EASE: dict[str, tuple[float, ...]] = {
+    "l2": (50.0, 100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0, 6400.0)
 }
-"""Baselines by name (``random``, ``popular``, ``itemknn``, ``ease``, ``lightgcn``)."""
+_KNN: dict[str, tuple[float, ...]] = {
+    "k": (10, 20, 50, 100, 200, 500),
+    "shrink": (0.0, 10.0, 50.0, 100.0, 500.0),
+}
+_RP3: dict[str, tuple[float, ...]] = {
+    "alpha": (0.3, 0.5, 0.7, 0.9, 1.1),
+    "beta": (0.0, 0.2, 0.3, 0.4, 0.5, 0.7),
+}
+
+GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
+    "popular": {},
+    "ease": _EASE,  # 8 points (teacher: 6 l2 values)
+    "recency_ease": {**_EASE, "decay": _DECAYS},  # 48 (teacher's ease member: 36)
+    "itemknn": _KNN,  # 30 (teacher: 9)
+    "recency_itemknn": {**_KNN, "decay": _DECAYS},  # 180 scorings of 30 fits (teacher: 54)
+    "rp3beta": _RP3,  # 30 (teacher: 9)
+    "recency_rp3beta": {**_RP3, "decay": _DECAYS},  # 180 scorings of 30 fits (teacher: 54)
+    # 4 early-stopped runs; one-value entries are fixed settings (epochs: the upper bound)
+    "lightgcn": {
+        "embedding_dim": (64, 256),
+        "lr": (1e-3, 5e-3),
+        "num_layers": (3,),
+        "lambda_reg": (1e-4,),
+        "batch_size": (2048,),
+        "epochs": (300,),
+        "eval_every": (5,),
+        "patience": (5,),
+    },
+}
+"""The hyper-parameter grid of every baseline, searched on validation NDCG@20."""
+
+DEFAULTS: dict[str, Params] = {
+    "popular": {},
+    "ease": {"l2": 400.0},
+    "recency_ease": {"l2": 400.0, "decay": 0.9},
+    "itemknn": {"k": 100, "shrink": 10.0},
+    "recency_itemknn": {"k": 100, "shrink": 10.0, "decay": 0.9},
+    "rp3beta": {"alpha": 0.7, "beta": 0.3},
+    "recency_rp3beta": {"alpha": 0.7, "beta": 0.3, "decay": 0.9},
+    "lightgcn": {k: v[0] for k, v in GRIDS["lightgcn"].items()} | {"lr": 5e-3},
+}
+"""The single point :func:`fit_baseline` fits when no parameter is given (no tuning)."""
+
+BASELINES = tuple(GRIDS)
+"""Baseline names, in the order reports list them."""
 
 
-def fit_baseline(name: str, artifact: GraphArtifact, **params: Any) -> Baseline:
-    """Fit the baseline called ``name`` on ``artifact``'s training split.
+class Baseline(Protocol):
+    """A fitted baseline: ``score_fn(history)`` scores users from their ``history`` rows."""
 
-    ``params`` are the class's keyword arguments (e.g. ``l2=500`` for ``ease``, ``k=50`` for
-    ``itemknn``, ``epochs=100, device="cuda"`` for ``lightgcn``).
+    def score_fn(self, history: History) -> ScoreFn: ...
+
+
+@dataclass(frozen=True)
+class Popular:
+    """Interaction counts ``[num_items]`` of the history it was fitted on."""
+
+    counts: Tensor
+
+    @classmethod
+    def fit(cls, history: History) -> Popular:
+        return cls(torch.bincount(history.item, minlength=history.num_items).float())
+
+    def score_fn(self, history: History) -> ScoreFn:
+        counts = self.counts.unsqueeze(0)
+        return lambda users: counts.expand(users.numel(), -1)
+
+
+@dataclass(frozen=True)
+class ItemItemScorer:
+    """``scores = x_u W``: a dense item-item matrix ``W [I, I]`` (row ``j`` scores the targets
+    of history item ``j``) and the input rows' recency ``decay`` (``x_u[j] = decay ** age``)."""
+
+    weight: Tensor
+    decay: float = 1.0
+
+    def with_decay(self, decay: float) -> ItemItemScorer:
+        return ItemItemScorer(self.weight, float(decay))
+
+    def score(self, prefix: Prefix) -> Tensor:
+        """``[B, I]``; the rows stay sparse for large catalogues (``B x I`` work, not ``I^2``)."""
+        num_items = self.weight.size(0)
+        if num_items <= item_item.DENSE_SCORING_ITEMS:
+            return prefix.dense(num_items, self.decay) @ self.weight
+        value = self.decay ** prefix.age.float()
+        index = torch.stack([prefix.row, prefix.item])
+        x = torch.sparse_coo_tensor(index, value, (prefix.num_rows, num_items)).coalesce()
+        return torch.sparse.mm(x, self.weight)
+
+    def score_fn(self, history: History) -> ScoreFn:
+        return lambda users: self.score(history.select(users.cpu()))
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One grid point and its validation NDCG@20."""
+
+    params: Params
+    validation: float
+
+
+@dataclass
+class TunedBaseline:
+    """A baseline chosen on validation (see the module docstring).
+
+    Attributes:
+        name: The baseline.
+        params: The chosen point (LightGCN's ``epochs``: its best number of epochs).
+        validation: Validation NDCG@20 of the chosen point (fitted on training only).
+        trials: Every point tried, in order, with its validation NDCG@20.
+        model: The chosen point refitted on ``history``.
+        history: What ``model`` was fitted on and scores from: training + validation after a
+            refit, else training.
+        seconds: Wall-clock seconds of the search and the refit.
     """
-    try:
-        cls = BASELINES[name.lower()]
-    except KeyError:
+
+    name: str
+    params: Params
+    validation: float
+    trials: list[Trial]
+    model: Baseline
+    history: History
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def score_fn(self) -> ScoreFn:
+        """``users [B] -> [B, num_items]`` of the refitted model over its history."""
+        return self.model.score_fn(self.history)
+
+    def score(self, users: Tensor) -> Tensor:
+        return self.score_fn()(users)
+
+
+def grid_points(grid: Grid) -> list[Params]:
+    """Every combination of ``grid``'s values (the product, in key order)."""
+    keys = list(grid)
+    return [dict(zip(keys, values, strict=True)) for values in itertools.product(*grid.values())]
+
+
+def validation_ndcg(artifact: GraphArtifact, batch_size: int = 1024) -> Validate:
+    """NDCG@20 on ``artifact``'s validation split (training items masked)."""
+    return lambda score_fn: evaluate_ranking(
+        score_fn, artifact, "val", ks=(20,), batch_size=batch_size
+    ).values[MONITOR]
+
+
+def tune_baseline(
+    name: str,
+    artifact: GraphArtifact,
+    *,
+    grid: Grid | None = None,
+    validate: Validate | None = None,
+    refit: bool = True,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    reporter: Reporter | None = None,
+) -> TunedBaseline:
+    """Choose ``name``'s hyper-parameters on validation, then refit on training + validation.
+
+    Args:
+        name: One of :data:`BASELINES`.
+        artifact: The splits.
+        grid: Values per parameter (default :data:`GRIDS`); unknown parameters are an error.
+        validate: Validation NDCG@20 of a score function over the training history (default:
+            :func:`validation_ndcg`).
+        refit: Refit the chosen point on training + validation (else keep the training fit).
+        seed: Seeds LightGCN.
+        device: Where LightGCN trains.
+    """
+    clock = time.perf_counter()
+    reporter = reporter or Reporter()
+    name = _known(name)
+    grid = dict(GRIDS[name] if grid is None else grid)
+    unknown = sorted(set(grid) - set(GRIDS[name]))
+    if unknown:
         raise KgrecError(
-            f"unknown baseline {name!r} (known: {', '.join(sorted(BASELINES))})"
-        ) from None
-    try:
-        inspect.signature(cls).bind(artifact, **params)
-    except TypeError as exc:
-        raise KgrecError(f"baseline {name!r}: {exc}") from None
-    return cls(artifact, **params)
+            f"baseline {name!r}: unknown parameter {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(GRIDS[name]) or 'none'})"
+        )
+    validate = validate or validation_ndcg(artifact)
+    train = History.from_artifact(artifact, ("train",))
+    notes = []
+    if "decay" in grid and not bool(train.timed.any()):
+        grid["decay"] = (1.0,)
+        notes.append(f"{name}: the history has no timestamps, so only decay 1 was tried")
+    points = grid_points(grid)
+    trials: list[Trial] = []
+    best: tuple[float, Params, Baseline] | None = None
+    with reporter.stage(f"Tuning {name}", total=len(points)) as advance:
+        for fit_params, decays in _shared_fits(points):
+            model, fitted = _fit(name, train, fit_params, seed, device, validate, reporter)
+            for decay in decays:
+                if decay is not None:
+                    assert isinstance(model, ItemItemScorer)
+                    model = model.with_decay(decay)
+                params = fitted if decay is None else {**fitted, "decay": decay}
+                value = float(validate(model.score_fn(train)))
+                trials.append(Trial(params, value))
+                if best is None or value > best[0]:
+                    best = (value, params, model)
+                advance(1)
+    assert best is not None, "a grid has at least one point"
+    value, params, model = best
+    history = train
+    if refit and artifact.split_edge_index["val"].numel():
+        history = History.from_artifact(artifact, ("train", "val"))
+        with reporter.stage(f"Refitting {name} on training + validation"):
+            model, _ = _fit(name, history, params, seed, device, None, reporter)
+    return TunedBaseline(
+        name, params, value, trials, model, history, time.perf_counter() - clock, notes
+    )
+
+
+def fit_baseline(
+    name: str,
+    artifact: GraphArtifact,
+    split: str = "test",
+    *,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    **params: float,
+) -> TunedBaseline:
+    """Fit ``name`` with ``params`` (missing ones from :data:`DEFAULTS`), no search.
+
+    For ``split="test"`` the model is fitted on training + validation (LightGCN: for the
+    number of epochs early stopping chose on validation); for ``"val"`` on training alone.
+    ``score(users)`` of the result is the evaluator's score function.
+    """
+    if split not in ("val", "test"):
+        raise KgrecError(f"cannot fit a baseline for split {split!r}: expected val or test")
+    name = _known(name)
+    point = {**DEFAULTS[name], **params}
+    grid = {key: (value,) for key, value in point.items()}
+    return tune_baseline(name, artifact, grid=grid, refit=split == "test", seed=seed, device=device)
+
+
+def _known(name: str) -> str:
+    """``name`` in lower case, when it is a baseline."""
+    name = name.lower()
+    if name not in GRIDS:
+        raise KgrecError(f"unknown baseline {name!r} (known: {', '.join(BASELINES)})")
+    return name
+
+
+def _shared_fits(points: Sequence[Params]) -> list[tuple[Params, list[float | None]]]:
+    """Points grouped by everything but ``decay`` (one fit each), in first-seen order."""
+    groups: dict[tuple[tuple[str, float], ...], list[float | None]] = {}
+    for point in points:
+        key = tuple((k, v) for k, v in point.items() if k != "decay")
+        groups.setdefault(key, []).append(point.get("decay"))
+    return [(dict(key), decays) for key, decays in groups.items()]
+
+
+def _fit(
+    name: str,
+    history: History,
+    params: Params,
+    seed: int,
+    device: torch.device | str,
+    validate: Validate | None,
+    reporter: Reporter,
+) -> tuple[Baseline, Params]:
+    """Fit one point on ``history``; the point as fitted (LightGCN: with its chosen epochs)."""
+    family = name.removeprefix("recency_")
+    if family == "popular":
+        return Popular.fit(history), dict(params)
+    if family == "ease":
+        return ItemItemScorer(item_item.ease(history, params["l2"])), dict(params)
+    if family == "itemknn":
+        weight = item_item.itemknn(history, int(params["k"]), params["shrink"])
+        return ItemItemScorer(weight), dict(params)
+    if family == "rp3beta":
+        weight = item_item.rp3beta(history, params["alpha"], params["beta"])
+        return ItemItemScorer(weight), dict(params)
+    assert family == "lightgcn", family
+    scorer = fit_lightgcn(
+        history,
+        embedding_dim=int(params["embedding_dim"]),
+        lr=params["lr"],
+        num_layers=int(params["num_layers"]),
+        lambda_reg=params["lambda_reg"],
+        batch_size=int(params["batch_size"]),
+        epochs=int(params["epochs"]),
+        validate=validate,
+        eval_every=int(params["eval_every"]),
+        patience=int(params["patience"]),
+        seed=seed,
+        device=device,
+        reporter=reporter,
+    )
+    return scorer, {**params, "epochs": scorer.best_epoch + 1}

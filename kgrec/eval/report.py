@@ -98,7 +98,8 @@ def evaluate_models(
         )
     for name in baselines:
         clock = time.perf_counter()
-        baseline = fit_baseline(name, artifact, split, **(baseline_params or {}).get(name, {}))
+        params = (baseline_params or {}).get(name, {})
+        baseline = fit_baseline(name, artifact, split, **params)
         fit_seconds = round(time.perf_counter() - clock, 2)
         rows.append(
             evaluate_score_fn(

@@ -118,27 +118,34 @@ def item_attributes(
     Raises:
         KgrecError: When the artifact has no triples, or no entities of ``entity_type``.
     """
-    import pandas as pd
+    # parquet through pyarrow: serving never loads pandas
+    import pyarrow.parquet as pq
 
     path = Path(artifacts_dir) / "tables" / "triples.parquet"
     if not path.exists():
         raise KgrecError(
             f"no triples in {path.parent}: run kgrec build-graph (or diversify by embedding)"
         )
-    triples = pd.read_parquet(path, columns=["head", "tail", "head_type", "tail_type"])
-    triples = triples[(triples["head_type"] == "item") & (triples["tail_type"] != "item")]
+    table = pq.read_table(path, columns=["head", "tail", "head_type", "tail_type"])
+    head, tail, head_type, tail_type = (
+        np.asarray(table.column(c).to_pylist(), dtype=str)
+        for c in ("head", "tail", "head_type", "tail_type")
+    )
+    keep = (head_type == "item") & (tail_type != "item")
     if entity_type is not None:
-        types = sorted(set(triples["tail_type"].astype(str)))
+        types = sorted(set(tail_type[keep].tolist()))
         if entity_type not in types:
             raise KgrecError(
                 f"no {entity_type!r} entities linked to items; diversify by kg, embedding or "
                 f"one of: {', '.join(types)}"
             )
-        triples = triples[triples["tail_type"] == entity_type]
-    position = pd.Index(item_ids).get_indexer(triples["head"].astype(str))
-    keep = position >= 0
-    codes, _ = pd.factorize(triples["tail"].astype(str)[keep])
-    pairs = np.unique(np.stack([position[keep], codes], axis=1), axis=0)  # sorted, distinct
+        keep &= tail_type == entity_type
+    index = {item: k for k, item in enumerate(item_ids)}
+    position = np.asarray([index.get(h, -1) for h in head[keep].tolist()], dtype=np.int64)
+    known = position >= 0
+    _, codes = np.unique(tail[keep][known], return_inverse=True)
+    pairs = np.unique(np.stack([position[known], codes.astype(np.int64)], axis=1), axis=0)
+    pairs = pairs.reshape(-1, 2)
     indptr = np.zeros(len(item_ids) + 1, dtype=np.int64)
     np.cumsum(np.bincount(pairs[:, 0], minlength=len(item_ids)), out=indptr[1:])
     return indptr, pairs[:, 1].astype(np.int64)

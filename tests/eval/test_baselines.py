@@ -1,47 +1,44 @@
-"""Baselines: what each one learns from the training split, and that structure beats popularity."""
+"""Baselines: tuning picks the validation-best point, the refit reads training + validation."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
 
-from kgrec.config import SplitConfig
-from kgrec.data.contract import read_folder
-from kgrec.data.hetero import GraphArtifact, build_graph_artifact, build_id_map
+from kgrec.data.hetero import GraphArtifact
+from kgrec.data.history import History
 from kgrec.data.mapping import IdMap
-from kgrec.data.split import split_interactions
-from kgrec.data.validate import validate
 from kgrec.errors import KgrecError
+from kgrec.eval import baselines
 from kgrec.eval.baselines import (
-    EASE,
-    ItemKNN,
-    LightGCN,
-    MostPopular,
-    Random,
-    cosine_similarity,
+    BASELINES,
+    GRIDS,
+    ItemItemScorer,
+    Popular,
     fit_baseline,
+    grid_points,
+    tune_baseline,
 )
-from kgrec.eval.metrics import ScoreFn, evaluate_ranking
+from kgrec.eval.lightgcn import LightGCNScorer
+from kgrec.eval.metrics import evaluate_ranking
+from kgrec.nn import item_item
 
-DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
+Pairs = list[tuple[int, int, int]]  # (user, item, time)
 
 
-def make_artifact(
-    num_users: int, num_items: int, splits: dict[str, list[tuple[int, int]]]
-) -> GraphArtifact:
-    """A GraphArtifact with only users, items and the given interaction splits."""
-    edges = {
-        name: torch.tensor(splits.get(name, []), dtype=torch.long).reshape(-1, 2).t().contiguous()
-        for name in ("train", "val", "test")
-    }
+def make_artifact(num_users: int, num_items: int, splits: dict[str, Pairs]) -> GraphArtifact:
+    """Users and items only, with the given timed interaction splits."""
+    edges, times = {}, {}
+    for name in ("train", "val", "test"):
+        rows = torch.tensor(splits.get(name, []), dtype=torch.long).reshape(-1, 3)
+        edges[name], times[name] = rows[:, :2].t().contiguous(), rows[:, 2].contiguous()
     return GraphArtifact(
         num_nodes={"user": num_users, "item": num_items},
         kg_edge_index={},
         split_edge_index=edges,
-        split_edge_time={k: torch.full((v.size(1),), -1) for k, v in edges.items()},
+        split_edge_time=times,
         split_edge_rating={k: torch.full((v.size(1),), math.nan) for k, v in edges.items()},
         id_map=IdMap.from_ids(
             {
@@ -52,134 +49,164 @@ def make_artifact(
     )
 
 
-@pytest.fixture(scope="module")
-def clustered() -> GraphArtifact:
-    """Two taste clusters (items 0-19 and 20-39) of unequal size: popularity favours the big one.
+CLUSTERS, CLUSTER_SIZE = 4, 10
 
-    Each user has 10 items of their own cluster: 8 train, 1 val, 1 test.
+
+@pytest.fixture(scope="module")
+def drifting() -> GraphArtifact:
+    """Tastes drift: each user's 4 oldest items come from one cluster, the 2 latest from another.
+
+    Validation and test items come from the new cluster. With binary history rows the old
+    cluster (4 items) outweighs the new one (2 items) and the validation item ranks behind the
+    old cluster's unseen items; with recency weights ``0.5 ** age`` the new cluster leads. So a
+    recency-aware baseline must choose ``decay = 0.5`` over ``1.0`` on validation.
     """
     g = torch.Generator().manual_seed(0)
-    splits: dict[str, list[tuple[int, int]]] = {"train": [], "val": [], "test": []}
-    for user in range(60):
-        offset = 0 if user < 15 else 20
-        items = (torch.randperm(20, generator=g)[:10] + offset).tolist()
-        splits["train"] += [(user, i) for i in items[:8]]
-        splits["val"].append((user, items[8]))
-        splits["test"].append((user, items[9]))
-    return make_artifact(60, 40, splits)
+    splits: dict[str, Pairs] = {"train": [], "val": [], "test": []}
+    user = 0
+    for old in range(CLUSTERS):
+        for new in range(CLUSTERS):
+            if old == new:
+                continue
+            for _ in range(3):
+                a = (torch.randperm(CLUSTER_SIZE, generator=g)[:4] + old * CLUSTER_SIZE).tolist()
+                b = (torch.randperm(CLUSTER_SIZE, generator=g)[:4] + new * CLUSTER_SIZE).tolist()
+                sequence = a + b  # time order: 4 old, then 2 new in train, 1 val, 1 test
+                splits["train"] += [(user, item, t) for t, item in enumerate(sequence[:6])]
+                splits["val"].append((user, sequence[6], 6))
+                splits["test"].append((user, sequence[7], 7))
+                user += 1
+    return make_artifact(user, CLUSTERS * CLUSTER_SIZE, splits)
 
 
-@pytest.fixture(scope="module")
-def demo() -> GraphArtifact:
-    dataset = validate(read_folder(DEMO))
-    split = split_interactions(dataset.interactions, SplitConfig())
-    return build_graph_artifact(dataset, split, build_id_map(dataset))
+def val_ndcg(model: baselines.Baseline, history: History, artifact: GraphArtifact) -> float:
+    return evaluate_ranking(model.score_fn(history), artifact, "val", ks=(20,)).values["ndcg@20"]
 
 
-def ndcg(baseline: ScoreFn, artifact: GraphArtifact, split: str = "test") -> float:
-    return evaluate_ranking(baseline, artifact, split, ks=(10,)).values["ndcg@10"]
-
-
-def test_popularity_counts_training_interactions_only() -> None:
-    artifact = make_artifact(
-        3, 4, {"train": [(0, 2), (1, 2), (2, 2), (0, 1), (1, 1), (0, 3)], "test": [(2, 0)] * 1}
+def test_tuning_picks_the_validation_best_point(drifting: GraphArtifact) -> None:
+    grid = {"l2": (1.0, 30.0), "decay": (1.0, 0.5)}
+    tuned = tune_baseline("recency_ease", drifting, grid=grid, refit=False)
+    assert tuned.params["decay"] == 0.5  # the planted answer
+    assert [t.params for t in tuned.trials] == grid_points(grid)
+    # every trial's figure is the real validation NDCG@20 of that point, and the best is chosen
+    train = History.from_artifact(drifting, ("train",))
+    for trial in tuned.trials:
+        model = ItemItemScorer(item_item.ease(train, trial.params["l2"]), trial.params["decay"])
+        assert trial.validation == pytest.approx(val_ndcg(model, train, drifting))
+    assert tuned.validation == max(t.validation for t in tuned.trials)
+    best = max(tuned.trials, key=lambda t: t.validation)
+    assert tuned.params == best.params
+    assert tuned.validation > 1.2 * next(
+        t.validation for t in tuned.trials if t.params == {"l2": best.params["l2"], "decay": 1.0}
     )
-    model = MostPopular(artifact)
-    scores = model.score(torch.tensor([0, 2]))
-    assert scores.shape == (2, 4)
-    assert scores[0].tolist() == [0.0, 2.0, 3.0, 1.0] and torch.equal(scores[0], scores[1])
-    assert scores[0].argsort(descending=True).tolist() == [2, 1, 3, 0]
 
 
-def test_ease_has_zero_diagonal_and_beats_popularity(clustered: GraphArtifact) -> None:
-    model = EASE(clustered, l2=10.0)
-    assert model.weights.shape == (40, 40)
-    assert torch.count_nonzero(model.weights.diagonal()) == 0
-    # cross-cluster weights are small: the taste structure is learnt
-    within = model.weights[:20, :20].abs().mean()
-    across = model.weights[:20, 20:].abs().mean()
-    assert within > 5 * across
-    assert ndcg(model, clustered) > ndcg(MostPopular(clustered), clustered) + 0.05
+@pytest.mark.parametrize("name", ["recency_itemknn", "recency_rp3beta"])
+def test_recency_variants_prefer_recent_items_on_drifting_tastes(
+    name: str, drifting: GraphArtifact
+) -> None:
+    grid = {k: (v[0],) for k, v in GRIDS[name].items() if k != "decay"} | {"decay": (1.0, 0.5)}
+    assert tune_baseline(name, drifting, grid=grid, refit=False).params["decay"] == 0.5
 
 
-def test_ease_refuses_large_catalogues(clustered: GraphArtifact) -> None:
-    with pytest.raises(KgrecError, match="limit"):
-        EASE(clustered, max_items=10)
-    with pytest.raises(KgrecError, match="positive"):
-        EASE(clustered, l2=0.0)
+def test_refit_learns_from_training_and_validation(drifting: GraphArtifact) -> None:
+    full = History.from_artifact(drifting, ("train", "val"))
+    tuned = tune_baseline("ease", drifting, grid={"l2": (1.0, 30.0)})
+    assert tuned.history.num_interactions == full.num_interactions
+    assert isinstance(tuned.model, ItemItemScorer)
+    assert torch.allclose(tuned.model.weight, item_item.ease(full, tuned.params["l2"]))
+    popular = tune_baseline("popular", drifting)
+    assert isinstance(popular.model, Popular)
+    counts = torch.bincount(full.item, minlength=drifting.num_nodes["item"]).float()
+    assert torch.equal(popular.model.counts, counts)
+    # test-time scores read the validation interactions (the user's latest item)
+    users = torch.arange(drifting.num_nodes["user"])
+    expected = full.rows(users) @ tuned.model.weight
+    assert torch.allclose(tuned.score(users), expected)
 
 
-def test_itemknn_similarity_is_symmetric_and_pruned(clustered: GraphArtifact) -> None:
-    model = ItemKNN(clustered, k=5, shrink=0.0)
-    sim = model.similarity
-    assert torch.allclose(sim, sim.t())
-    assert torch.count_nonzero(sim.diagonal()) == 0
-    assert float(sim.max()) <= 1.0 + 1e-6 and float(sim.min()) >= 0.0
-    assert (torch.count_nonzero(model.weights, dim=0) <= 5).all()
-    full = ItemKNN(clustered, k=None, shrink=0.0)
-    assert torch.equal(full.weights, full.similarity)
-    assert ndcg(model, clustered) > ndcg(MostPopular(clustered), clustered) + 0.05
+def test_without_refit_the_training_fit_is_kept(drifting: GraphArtifact) -> None:
+    tuned = tune_baseline("popular", drifting, refit=False)
+    train = History.from_artifact(drifting, ("train",))
+    assert tuned.history.num_interactions == train.num_interactions
+    assert isinstance(tuned.model, Popular)
+    assert int(tuned.model.counts.sum()) == train.num_interactions
 
 
-def test_cosine_shrink_damps_similarity() -> None:
-    gram = torch.tensor([[4.0, 2.0], [2.0, 1.0]])
-    assert cosine_similarity(gram)[0, 1] == pytest.approx(1.0)
-    assert cosine_similarity(gram, shrink=2.0)[0, 1] == pytest.approx(0.5)
-
-
-def test_baselines_ignore_held_out_interactions(clustered: GraphArtifact) -> None:
-    edges = dict(clustered.split_edge_index)
-    edges["val"] = edges["val"][:, :5]
-    edges["test"] = torch.tensor([[0], [39]])
-    other = GraphArtifact(
-        num_nodes=clustered.num_nodes,
-        kg_edge_index={},
-        split_edge_index=edges,
-        split_edge_time=clustered.split_edge_time,
-        split_edge_rating=clustered.split_edge_rating,
-        id_map=clustered.id_map,
+def test_untimed_histories_try_only_decay_one(drifting: GraphArtifact) -> None:
+    untimed = make_artifact(
+        drifting.num_nodes["user"],
+        drifting.num_nodes["item"],
+        {
+            s: [(int(u), int(i), -1) for u, i in drifting.split_edge_index[s].t()]
+            for s in ("train", "val", "test")
+        },
     )
-    users = torch.arange(60)
-    for name in ("popular", "ease", "itemknn"):
-        assert torch.equal(
-            fit_baseline(name, clustered).score(users), fit_baseline(name, other).score(users)
-        ), name
+    tuned = tune_baseline("recency_ease", untimed, grid={"l2": (10.0,), "decay": (0.5, 1.0)})
+    assert [t.params["decay"] for t in tuned.trials] == [1.0]
+    assert tuned.notes and "no timestamps" in tuned.notes[0]
 
 
-def test_lightgcn_learns_and_stops_on_validation(clustered: GraphArtifact) -> None:
-    model = LightGCN(
-        clustered,
-        embedding_dim=16,
-        num_layers=2,
-        lr=0.05,
-        epochs=30,
-        batch_size=128,
-        patience=5,
-        device="cpu",
+def test_sparse_and_dense_scoring_agree(
+    drifting: GraphArtifact, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history = History.from_artifact(drifting, ("train",))
+    model = ItemItemScorer(item_item.ease(history, 10.0), 0.7)
+    users = torch.arange(10)
+    dense = model.score_fn(history)(users)
+    monkeypatch.setattr(item_item, "DENSE_SCORING_ITEMS", 0)
+    assert torch.allclose(model.score_fn(history)(users), dense, atol=1e-6)
+
+
+def test_lightgcn_early_stops_on_validation_and_refits_for_its_epochs(
+    drifting: GraphArtifact,
+) -> None:
+    grid = {k: (v[0],) for k, v in GRIDS["lightgcn"].items()}
+    grid |= {"embedding_dim": (16,), "lr": (0.05,), "epochs": (12,), "eval_every": (1,)}
+    grid |= {"patience": (3,), "batch_size": (64,)}
+    tuned = tune_baseline("lightgcn", drifting, grid=grid, seed=1)
+    epochs = int(tuned.params["epochs"])
+    assert 1 <= epochs <= 12
+    assert isinstance(tuned.model, LightGCNScorer)
+    assert tuned.model.best_epoch == epochs - 1  # the refit ran exactly the chosen epochs
+    assert tuned.model.num_interactions == tuned.history.num_interactions
+    assert tuned.score(torch.arange(4)).shape == (4, drifting.num_nodes["item"])
+    with pytest.raises(KgrecError, match="refit"):
+        tuned.model.score_fn(History.from_artifact(drifting, ("train",)))
+    popular = tune_baseline("popular", drifting, refit=False).validation
+    assert tuned.validation > popular
+
+
+def test_fit_baseline_uses_defaults_and_names_errors(drifting: GraphArtifact) -> None:
+    fitted = fit_baseline("EASE", drifting, l2=50.0)
+    assert fitted.name == "ease" and fitted.params == {"l2": 50.0}
+    assert len(fitted.trials) == 1
+    assert fit_baseline("itemknn", drifting, split="val").params == baselines.DEFAULTS["itemknn"]
+    assert fit_baseline("popular", drifting, split="val").history.num_interactions == int(
+        drifting.split_edge_index["train"].size(1)
     )
-    losses = [r["loss"] for r in model.history]
-    assert losses[-1] < losses[0]
-    assert 0 <= model.best_epoch < len(model.history)
-    best = max(r["val"]["ndcg@20"] for r in model.history)
-    assert model.history[model.best_epoch]["val"]["ndcg@20"] == best
-    assert evaluate_ranking(model, clustered, "val").values["ndcg@20"] == pytest.approx(best)
-    assert ndcg(model, clustered) > ndcg(Random(clustered, seed=0), clustered) + 0.1
+    with pytest.raises(KgrecError, match="unknown baseline 'svd'"):
+        fit_baseline("svd", drifting)
+    with pytest.raises(KgrecError, match=r"unknown parameter 'lambda_'.*known: l2"):
+        fit_baseline("ease", drifting, lambda_=3)
+    with pytest.raises(KgrecError, match="split"):
+        fit_baseline("ease", drifting, split="train")
 
 
-def test_fit_baseline_names_and_errors(clustered: GraphArtifact) -> None:
-    assert fit_baseline("EASE", clustered, l2=50.0).name == "ease"
-    assert isinstance(fit_baseline("popular", clustered), MostPopular)
-    with pytest.raises(KgrecError, match="unknown baseline"):
-        fit_baseline("svd", clustered)
-    with pytest.raises(KgrecError, match="ease"):
-        fit_baseline("ease", clustered, lambda_=3)
+def test_grids_are_at_least_as_large_as_the_teachers() -> None:
+    """A fair comparison: each baseline family searches no fewer points than kgrec's teacher."""
+    from kgrec.config import TeacherConfig
 
-
-def test_demo_figures(demo: GraphArtifact) -> None:
-    """Popularity reproduces the reference figures; item-item CF is far above it."""
-    popular = evaluate_ranking(MostPopular(demo), demo, "test", ks=(10,)).values
-    assert popular["hit@10"] == pytest.approx(0.115, abs=0.005)
-    assert popular["ndcg@10"] == pytest.approx(0.069, abs=0.005)
-    for name in ("ease", "itemknn"):
-        values = evaluate_ranking(fit_baseline(name, demo), demo, "test", ks=(10,)).values
-        assert values["ndcg@10"] > 2 * popular["ndcg@10"], name
+    teacher = TeacherConfig()
+    sizes = {name: len(grid_points(grid)) for name, grid in GRIDS.items()}
+    assert sizes["recency_ease"] >= len(teacher.ease_l2) * len(teacher.decays)
+    assert sizes["recency_rp3beta"] >= len(teacher.rp3_alpha) * len(teacher.rp3_beta) * len(
+        teacher.decays
+    )
+    assert sizes["recency_itemknn"] >= len(teacher.knn_k) * len(teacher.knn_shrink) * len(
+        teacher.decays
+    )
+    assert sizes["lightgcn"] == 4
+    assert set(BASELINES) == set(GRIDS) == set(baselines.DEFAULTS)
+    for name, point in baselines.DEFAULTS.items():
+        assert set(point) == set(GRIDS[name]), name

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from kgrec.data.history import History
-from kgrec.serve.export_scorer import scorer_of
+from kgrec.serve.export import scorer_of
 from kgrec.serve.scorer import HybridScorer, load_scorer, save_scorer
 from kgrec.train.checkpoint import load_checkpoint, read_serving
 from kgrec.train.trainer import train

@@ -1,0 +1,154 @@
+"""benchmarks/quality.py and sweep.py: variants, grids, summaries, a baselines-only run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from kgrec.config import Config
+from kgrec.errors import KgrecError
+from kgrec.eval.baselines import GRIDS
+from kgrec.eval.protocol import ModelRun
+
+from .test_protocol import tiny_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_script(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+quality = load_script("quality.py")
+sweep = load_script("sweep.py")
+
+
+def test_variants_override_the_config() -> None:
+    base = Config()
+    no_kg = quality.variant_config(base, "no_kg", 3)
+    assert not no_kg.model.use_kg and no_kg.train.seed == 3
+    assert "entity" not in no_kg.teacher.components
+    assert set(no_kg.teacher.components) == set(base.teacher.components) - {"entity"}
+    no_text = quality.variant_config(base, "no_text", 0)
+    assert not no_text.model.use_text and "text" not in no_text.teacher.components
+    assert quality.variant_config(base, "gnn", 0).train.serve == "gnn"
+    assert quality.variant_config(base, "no_kd", 0).train.kd_weight == 0.0
+    assert quality.variant_config(base, "kgrec", 1) == Config(train=base.train.__class__(seed=1))
+    with pytest.raises(KgrecError, match="unknown variant 'bogus'"):
+        quality.variant_config(base, "bogus", 0)
+
+
+def test_baseline_grids_take_replacements_and_quick_grids() -> None:
+    grids = quality.baseline_grids(["ease.l2=10,20", "lightgcn.epochs=7"])
+    assert grids["ease"]["l2"] == (10, 20)
+    assert grids["lightgcn"]["epochs"] == (7,)
+    assert grids["itemknn"] == GRIDS["itemknn"]  # untouched
+    quick = quality.baseline_grids([], quick=True)
+    assert all(
+        len(quick[n]["decay"]) < len(GRIDS[n]["decay"]) for n in quick if "decay" in quick[n]
+    )
+    assert quick["lightgcn"]["epochs"] == (20,) and quick["lightgcn"]["num_layers"] == (3,)
+    with pytest.raises(KgrecError, match="no such baseline parameter"):
+        quality.baseline_grids(["ease.k=1"])
+    with pytest.raises(KgrecError, match="key=value"):
+        quality.baseline_grids(["ease.l2"])
+
+
+def run(model: str, seed: int | None, ndcg: list[float], validation: float = 0.0) -> ModelRun:
+    values = torch.tensor(ndcg, dtype=torch.float64)
+    mean = float(values.mean())
+    metrics = {"ndcg@20": mean, "recall@20": mean, "coverage@20": 0.5}
+    users = torch.arange(len(ndcg))
+    return ModelRun(model, seed, metrics, validation, 1.0, users, values)
+
+
+def test_summary_compares_with_the_best_baseline_by_test_mean() -> None:
+    runs = [
+        run("popular", None, [0.0, 0.0, 0.2, 0.2], validation=0.9),  # best on validation only
+        run("ease", None, [0.2, 0.2, 0.4, 0.4]),
+        run("kgrec", 0, [0.3, 0.3, 0.5, 0.5]),
+        run("kgrec", 1, [0.3, 0.3, 0.5, 0.5]),
+    ]
+    summary = quality.summarize(runs, ["popular", "ease"], torch.tensor([0, 1]), 2000)
+    assert summary["best_baseline"] == "ease"
+    rows = {row["model"]: row for row in summary["rows"]}
+    kgrec = rows["kgrec"]
+    assert kgrec["seeds"] == [0, 1]
+    assert kgrec["ndcg@20"]["mean"] == pytest.approx(0.4)
+    assert kgrec["ndcg@20"]["std"] == pytest.approx(0.0)
+    assert kgrec["cold_ndcg@20"]["mean"] == pytest.approx(0.3)  # users 0 and 1
+    assert kgrec["ratio_to_best_baseline"] == pytest.approx(0.4 / 0.3)
+    interval = kgrec["vs_best_baseline"]  # every user gains exactly 0.1: a point interval
+    assert interval["difference"] == pytest.approx(0.1)
+    assert interval["low"] == pytest.approx(0.1) and interval["high"] == pytest.approx(0.1)
+    assert "vs_best_baseline" not in rows["ease"]
+    assert rows["popular"]["vs_best_baseline"]["high"] < 0
+    assert summary["per_user"]["kgrec"].tolist() == pytest.approx([0.3, 0.3, 0.5, 0.5])
+    text = quality.markdown(summary, "header", 20, 2)
+    assert "| **ease** |" in text and "ratio to ease" in text and "1.333" in text
+
+
+def test_baselines_only_run_writes_markdown_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tiny_dataset(tmp_path / "data", users=30)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(f"dataset:\n  path: {data}\n  name: tiny\n", encoding="utf-8")
+    out = tmp_path / "q.json"
+    argv = ["-c", str(config), "--protocol", "loo", "--artifacts", str(tmp_path / "a")]
+    argv += ["--variants", "", "--baselines", "popular,ease", "--quick", "--out", str(out)]
+    quality.main(argv)
+    printed = capsys.readouterr().out
+    assert "| **ease** |" in printed or "| **popular** |" in printed
+    report = json.loads(out.read_text("utf-8"))
+    assert report["protocol"] == "loo" and report["split"]["method"] == "temporal_loo"
+    assert report["baselines"]["ease"]["params"]["l2"] in quality.QUICK_GRIDS["ease"]["l2"]
+    assert len(report["baselines"]["ease"]["trials"]) == len(quality.QUICK_GRIDS["ease"]["l2"])
+    assert {r["model"] for r in report["runs"]} == {"popular", "ease"}
+    assert out.with_suffix(".npz").exists()
+
+
+def test_sweep_selects_on_validation_not_test() -> None:
+    runs = [
+        {"point": {"a": 1}, "val_ndcg@20": 0.3, "test_ndcg@20": 0.1, "test_recall@20": 0.1},
+        {"point": {"a": 1}, "val_ndcg@20": 0.5, "test_ndcg@20": 0.1, "test_recall@20": 0.1},
+        {"point": {"a": 2}, "val_ndcg@20": 0.35, "test_ndcg@20": 0.9, "test_recall@20": 0.9},
+        {"point": {"a": 3}, "error": "bad"},
+    ]
+    for r in runs:
+        r["seconds"] = 1.0
+    lines = sweep.table(runs, ["a"])
+    assert lines[2].startswith('| `{"a": 1}` **(selected)** | 2 | 0.4000 ± 0.1414 | 0.1000')
+    assert lines[3].startswith('| `{"a": 2}` | 1 | 0.3500 | 0.9000')
+    assert len(lines) == 4  # the failed point is left out
+
+
+def test_sweep_tasks_cover_the_grid_and_seeds(tmp_path: Path) -> None:
+    args = sweep.argparse.Namespace(
+        config="c.yaml",
+        protocol="ratio",
+        artifacts=None,
+        grid=["train.kd_weight=0.5,1", "model.use_kg=true,false"],
+        seeds="0,1",
+    )
+    tasks = sweep.tasks_of(args, {"train.device": "cpu"})
+    assert len(tasks) == 8
+    assert {t.name for t in tasks} >= {"kd_weight=0.5,use_kg=True,seed=0"}
+    config = sweep.config_of(
+        sweep.Task(None, "ratio", str(tmp_path), {}, {"train.kd_weight": 2.0}, 5, "x")
+    )
+    assert config.split.method == "temporal_ratio" and config.train.kd_weight == 2.0
+    assert config.train.seed == 5 and config.artifacts_dir == tmp_path
+    with pytest.raises(SystemExit, match="key=v1,v2"):
+        sweep.parse_grid(["nothing"])
