@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from rich.progress import track
 
 from kgrec.config import load_config
 from kgrec.eval.faithfulness import Faithfulness, ScoreOracle, deletion_test
@@ -64,7 +66,7 @@ def main() -> None:
     kinds: list[str] = []
     no_path = no_alternative = 0
     top10_items = top10_explained = 0
-    for user in users.tolist():
+    for user in track(users.tolist(), "pairs", console=Console(stderr=True)):
         user_id = bundle.user_ids[user]
         served = recommender.recommend(user_id, k=10)
         for rec in served:
