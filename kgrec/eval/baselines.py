@@ -321,14 +321,15 @@ def _fit(
     family = name.removeprefix("recency_")
     if family == "popular":
         return Popular.fit(history), dict(params)
+    decay = float(params.get("decay", 1.0))  # the refit keeps the chosen input recency
     if family == "ease":
-        return ItemItemScorer(item_item.ease(history, params["l2"])), dict(params)
+        return ItemItemScorer(item_item.ease(history, params["l2"]), decay), dict(params)
     if family == "itemknn":
         weight = item_item.itemknn(history, int(params["k"]), params["shrink"])
-        return ItemItemScorer(weight), dict(params)
+        return ItemItemScorer(weight, decay), dict(params)
     if family == "rp3beta":
         weight = item_item.rp3beta(history, params["alpha"], params["beta"])
-        return ItemItemScorer(weight), dict(params)
+        return ItemItemScorer(weight, decay), dict(params)
     assert family == "lightgcn", family
     scorer = fit_lightgcn(
         history,

@@ -125,6 +125,23 @@ def test_refit_learns_from_training_and_validation(drifting: GraphArtifact) -> N
     assert torch.allclose(tuned.score(users), expected)
 
 
+@pytest.mark.parametrize("name", ["recency_ease", "recency_itemknn", "recency_rp3beta"])
+def test_refit_keeps_the_chosen_decay(name: str, drifting: GraphArtifact) -> None:
+    grid = {k: (v[0],) for k, v in GRIDS[name].items() if k != "decay"} | {"decay": (0.5,)}
+    tuned = tune_baseline(name, drifting, grid=grid)
+    assert isinstance(tuned.model, ItemItemScorer)
+    assert tuned.model.decay == 0.5
+    users = torch.arange(drifting.num_nodes["user"])
+    full = History.from_artifact(drifting, ("train", "val"))
+    assert torch.allclose(tuned.score(users), full.rows(users, 0.5) @ tuned.model.weight)
+    plain = fit_baseline(name, drifting, **{**grid_point(grid), "decay": 1.0})
+    assert not torch.allclose(tuned.score(users), plain.score(users))  # the decay is used
+
+
+def grid_point(grid: dict[str, tuple[float, ...]]) -> dict[str, float]:
+    return {k: v[0] for k, v in grid.items()}
+
+
 def test_without_refit_the_training_fit_is_kept(drifting: GraphArtifact) -> None:
     tuned = tune_baseline("popular", drifting, refit=False)
     train = History.from_artifact(drifting, ("train",))
