@@ -212,6 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baselines", default=",".join(BASELINES))
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--seeds", default="0,1,2", help="seeds of LightGCN and kgrec variants")
+    parser.add_argument(
+        "--baseline-seeds", default=None, help="seeds of LightGCN (default: --seeds)"
+    )
     parser.add_argument("--cold", type=int, default=20, help="cold users: ≤ this many train rows")
     parser.add_argument("--device", default="auto", help="where LightGCN and kgrec train")
     parser.add_argument("--grid", nargs="*", default=[], help="baseline grid: name.key=v1,v2")
@@ -231,6 +234,11 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(args.config, {**overrides, "train.device": args.device})
     config = protocol_config(config, args.protocol, args.artifacts)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    baseline_seeds = (
+        [int(s) for s in args.baseline_seeds.split(",") if s.strip()]
+        if args.baseline_seeds
+        else seeds
+    )
     baselines = [b for b in args.baselines.split(",") if b]
     variants = [v for v in args.variants.split(",") if v]
     for v in variants:
@@ -265,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         )
 
     for name in baselines:
-        for seed in seeds if name in SEEDED else [None]:
+        for seed in baseline_seeds if name in SEEDED else [None]:
             tuned = tune_baseline(
                 name, artifact, grid=grids[name], seed=seed or 0, device=device, reporter=reporter
             )
@@ -285,14 +293,20 @@ def main(argv: list[str] | None = None) -> None:
                 )
             )
             del tuned
+    teachers: dict[str, Any] = {}  # tuned once per teacher config, shared by the seeds
     for name in variants:
         for seed in seeds:
             out = config.artifacts_dir / "benchmark" / f"{name}-seed{seed}"
-            log(
-                train_and_test(
-                    name, artifact, x_dict, variant_config(config, name, seed), out, reporter
-                )
-            )
+            for run in train_and_test(
+                name,
+                artifact,
+                x_dict,
+                variant_config(config, name, seed),
+                out,
+                reporter,
+                teachers,
+            ):
+                log(run)
 
     cold = cold_users(artifact, args.cold)
     test_users = artifact.split_edge_index["test"][0].unique()

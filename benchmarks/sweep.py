@@ -102,9 +102,9 @@ def run_task(task: Task) -> dict[str, Any]:
         folder = config.artifacts_dir
         artifact = load_artifact(folder)
         x_dict = load_features(folder)[0] if features_path(folder).exists() else None
-        run = train_and_test(
+        run = train_and_test(  # the served model first (its halves follow)
             task.name, artifact, x_dict, config, folder / "sweep" / task.name, Reporter()
-        )
+        )[0]
     except KgrecError as exc:
         return {"name": task.name, "point": task.point, "seed": task.seed, "error": str(exc)}
     return {

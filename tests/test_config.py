@@ -84,7 +84,6 @@ def test_paths_in_a_config_file_are_relative_to_the_file(
     path.write_text(
         "dataset:\n  path: ../data/mine\n  kg_path: kg\n"
         "features:\n  model: ./models/encoder\n"
-        "train:\n  kd_teacher: ../artifacts/teacher/model.pt\n"
         f"artifacts: ../artifacts/mine\nstate_dir: {tmp_path / 'state'}\n"
     )
     elsewhere = tmp_path / "elsewhere"
@@ -95,12 +94,11 @@ def test_paths_in_a_config_file_are_relative_to_the_file(
     assert Path(config.dataset.path) == project / "data" / "mine"
     assert Path(config.dataset.kg_path or "") == folder / "kg"
     assert Path(config.features.model) == folder / "models" / "encoder"
-    assert Path(config.train.kd_teacher) == project / "artifacts" / "teacher" / "model.pt"
     assert config.artifacts_dir == project / "artifacts" / "mine"
     assert config.state_path == tmp_path / "state"
     # words that are not paths stay as they are; overrides are relative to the cwd
-    plain = load_config(path, {"train.kd_teacher": "ease", "artifacts": "out"})
-    assert plain.train.kd_teacher == "ease" and plain.artifacts == "out"
+    plain = load_config(path, {"train.serve": "teacher", "artifacts": "out"})
+    assert plain.train.serve == "teacher" and plain.artifacts == "out"
     path.write_text("features:\n  model: sentence-transformers/all-MiniLM-L6-v2\n")
     assert load_config(path).features.model == "sentence-transformers/all-MiniLM-L6-v2"
 

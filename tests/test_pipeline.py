@@ -37,10 +37,13 @@ def test_embed_and_train_outputs(journey: dict[str, object]) -> None:
     assert embed["embedding_dim"] == 384
     assert embed["texts"]["item"] == 400
     trained = json.loads(journey["train"].output)  # type: ignore[attr-defined]
-    assert trained["epochs_run"] == 3
+    # 3 epochs chosen on validation, then the refit for the best number of them
+    assert trained["epochs_run"] == 3 + trained["best_epoch"] + 1
+    assert trained["serves"] in ("hybrid", "teacher") and trained["promoted"]
     assert Path(trained["checkpoint"]).exists()
     log = Path(trained["checkpoint"]).parent / "train_log.jsonl"
-    assert len(log.read_text().splitlines()) == 3
+    stages = [json.loads(line)["stage"] for line in log.read_text().splitlines()]
+    assert stages == ["validation"] * 3 + ["refit"] * (trained["best_epoch"] + 1)
 
 
 def test_evaluate_reports_kgrec_and_the_baseline(journey: dict[str, object]) -> None:

@@ -33,6 +33,7 @@ from kgrec.data.hetero import GraphArtifact
 from kgrec.data.history import History
 from kgrec.errors import KgrecError
 from kgrec.eval.metrics import ScoreFn, evaluate_ranking
+from kgrec.nn.hybrid import Hybrid
 from kgrec.progress import Reporter
 from kgrec.text.features import compute_features, features_path, load_features
 from kgrec.train.checkpoint import load_checkpoint
@@ -206,8 +207,19 @@ def train_and_test(
     config: Config,
     out: Path,
     reporter: Reporter | None = None,
-) -> ModelRun:
-    """Train kgrec with ``config`` (selection on validation, refit), then test it once."""
+    teachers: dict[str, tuple[Any, float]] | None = None,
+) -> list[ModelRun]:
+    """Train kgrec with ``config`` (selection on validation, refit), then test it once.
+
+    A run that serves a hybrid also yields its two halves, tested once each from the same
+    checkpoint: ``<name>:gnn`` (the GNN alone, no teacher term) and ``<name>:teacher`` (the
+    item-item teacher alone). Nothing more is chosen for them.
+
+    ``teachers`` caches tuned teachers by ``config.teacher`` across calls (runs that differ
+    in their seed only): a run that reuses one is charged the tuning seconds it saved.
+    """
+    key = repr(config.teacher)
+    cached, tuning_seconds = (teachers or {}).get(key, (None, 0.0))
     result = train(
         artifact,
         x_dict,
@@ -215,7 +227,11 @@ def train_and_test(
         validate=validator(artifact, config.eval.batch_size),
         out=out,
         reporter=reporter,
+        tuned_teacher=cached,
     )
+    seconds = result.seconds + tuning_seconds
+    if teachers is not None and cached is None:
+        teachers[key] = (result.teacher, float(result.teacher_seconds))
     hybrid, _ = load_checkpoint(result.checkpoint)
     history = History.from_artifact(artifact, ("train", "val"))
     extra = {
@@ -225,13 +241,20 @@ def train_and_test(
         "epochs": len(result.history),
         "checkpoint": str(result.checkpoint),
     }
-    return evaluate_once(
-        name,
-        hybrid.score_fn(history),
-        artifact,
-        seed=config.train.seed,
-        validation=result.validation.get("served", 0.0),
-        seconds=result.seconds,
-        config=config,
-        extra=extra,
-    )
+    views = [(name, hybrid, result.validation.get("served", 0.0))]
+    if hybrid.teacher is not None and hybrid.model is not None:
+        views.append((f"{name}:gnn", Hybrid(None, hybrid.model, 1.0, hybrid.items), 0.0))
+        views.append((f"{name}:teacher", Hybrid(hybrid.teacher, None, 0.0), 0.0))
+    return [
+        evaluate_once(
+            view,
+            scorer.score_fn(history),
+            artifact,
+            seed=config.train.seed,
+            validation=validation or result.validation.get(view.split(":")[-1], 0.0),
+            seconds=seconds,
+            config=config,
+            extra=extra,
+        )
+        for view, scorer, validation in views
+    ]

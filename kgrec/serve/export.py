@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from kgrec.data.added_items import AddedItems, added_stamp, load_added
-from kgrec.data.edges import EdgeType, is_interaction
+from kgrec.data.edges import INTERACTS, EdgeType, is_interaction
 from kgrec.data.hetero import GraphArtifact, load_artifact
 from kgrec.data.history import History
 from kgrec.data.layout import TABLES_DIR
@@ -117,7 +117,7 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
         titles = titles + [item.title for item in added.items.items]
     scorer = scorer_of(serving, added.embedding if added is not None else None)
 
-    edge_types = list(serving.edge_types)
+    edge_types = [INTERACTS, *serving.edge_types]  # the history edges, then the KG's
     graph = _explanation_graph(artifact, artifacts_dir, set(edge_types), added)
 
     target = serving_dir(checkpoint)

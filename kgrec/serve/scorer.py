@@ -11,12 +11,13 @@ decay ``g``, weight ``alpha``)::
     score(i) = sum_m w_m * z(s_m)(i) + alpha * z(s_gnn)(i)
 
 where ``z`` standardises over the trained items (mean ``mu``, sample std ``sigma``). Every
-term is linear in the history, so the score is *exactly* a per-user constant plus a sum of
-per-history-item contributions::
+term is linear in the history (the standardisation's mean too), so for a given user (fixed
+``sigma`` and norm) the score is *exactly* a sum of per-history-item contributions::
 
-    score(i) = c + sum_h contribution(h, i)
-    contribution(h, i) = sum_m w_m / sigma_m * g_m ** a_h * W_m[h, i]
-                         + alpha / sigma_gnn * g ** a_h * (E_in[h] . E_out[i]) / |sum_h' ...|
+    score(i) = sum_h contribution(h, i)
+    contribution(h, i) = sum_m w_m / sigma_m * g_m ** a_h * (W_m[h, i] - mean_j W_m[h, j])
+                         + alpha / sigma_gnn * g ** a_h * E_in[h] . (E_out[i] - mean_j E_out[j])
+                           / |sum_h' g ** a_h' E_in[h']|
 
 which is what explanations report (:meth:`HybridScorer.contributions`): the share of a
 recommendation each item of the user's past carries in the very score that ranked it.
@@ -57,19 +58,24 @@ class ItemItemPart:
         cols, vals = self._rows(items, ages)
         return np.bincount(cols, weights=vals, minlength=self.num_items)
 
-    def pairwise(self, items: np.ndarray, ages: np.ndarray, target: int) -> np.ndarray:
-        """``g ** a_h * W[h, target]`` for each history item ``[n]``."""
+    def pairwise(
+        self, items: np.ndarray, ages: np.ndarray, target: int, num_trained: int
+    ) -> np.ndarray:
+        """``g ** a_h * (W[h, target] - mean_j W[h, j])`` for each history item ``[n]``
+        (the mean over the ``num_trained`` items: each item's share of the standardisation's
+        mean, so the shares sum to ``s_m(target) - mean(s_m)``)."""
         out = np.zeros(items.shape[0])
-        if target >= self.num_items:
-            return out
         for k, (h, a) in enumerate(zip(items.tolist(), ages.tolist(), strict=True)):
             if h >= self.num_items:
                 continue
             lo, hi = int(self.indptr[h]), int(self.indptr[h + 1])
-            row = self.indices[lo:hi]
-            hit = np.flatnonzero(row == target)
-            if hit.size:
-                out[k] = self.decay**a * float(self.data[lo + int(hit[0])])
+            total = float(np.sum(self.data[lo:hi], dtype=np.float64))
+            value = -total / num_trained if num_trained else 0.0
+            if target < self.num_items:
+                hit = np.flatnonzero(self.indices[lo:hi] == target)
+                if hit.size:
+                    value += float(self.data[lo + int(hit[0])])
+            out[k] = self.decay**a * value
         return out
 
     def _rows(self, items: np.ndarray, ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -107,14 +113,22 @@ class EmbeddingPart:
         vector, norm = self.user_vector(items, ages)
         return np.asarray(self.item_output, dtype=np.float64) @ (vector / norm)
 
-    def pairwise(self, items: np.ndarray, ages: np.ndarray, target: int) -> np.ndarray:
-        """``g ** a_h (E_in[h] . E_out[target]) / |sum|`` per history item ``[n]``."""
+    def pairwise(
+        self, items: np.ndarray, ages: np.ndarray, target: int, num_trained: int
+    ) -> np.ndarray:
+        """``g ** a_h E_in[h] . (E_out[target] - mean_j E_out[j]) / |sum|`` per history item
+        ``[n]`` (the mean over the ``num_trained`` items, as for the teacher)."""
         _, norm = self.user_vector(items, ages)
         out = np.zeros(items.shape[0])
         known = items < self.item_input.shape[0]
         e_in = np.asarray(self.item_input[items[known]], dtype=np.float64)
         e_out = np.asarray(self.item_output[target], dtype=np.float64)
-        out[known] = self.decay ** ages[known].astype(np.float64) * (e_in @ e_out) / norm
+        mean = (
+            np.asarray(self.item_output[:num_trained], dtype=np.float64).mean(axis=0)
+            if num_trained
+            else np.zeros(e_out.shape[0])
+        )
+        out[known] = self.decay ** ages[known].astype(np.float64) * (e_in @ (e_out - mean)) / norm
         return out
 
 
@@ -126,7 +140,7 @@ class Contributions:
         items: The history items ``[n]`` (indices).
         per_item: Each one's contribution ``[n]``.
         by_part: ``{part name: [n]}``, the same split by teacher member and ``gnn``.
-        constant: The per-user constant ``c``.
+        constant: What no history item carries (0: the standardisation's mean is shared out).
         score: The target's score (``constant + per_item.sum()``).
     """
 
@@ -198,13 +212,17 @@ class HybridScorer:
         constant = 0.0
         for name, part in self._parts():
             raw = self._raw(part, items, ages)
-            mean, std = self._stats(raw)
+            _, std = self._stats(raw)
             if not np.isfinite(std) or not items.size:
                 continue
-            share = part.weight / std * part.pairwise(items, ages, target)
+            if self.standardize:
+                share = (
+                    part.weight / std * part.pairwise(items, ages, target, self.num_trained_items)
+                )
+            else:  # a GNN served alone: its raw score, no mean taken out
+                share = part.weight * part.pairwise(items, ages, target, 0)
             by_part[name] = share
             per_item += share
-            constant -= part.weight * mean / std
         return Contributions(items, per_item, by_part, constant, float(constant + per_item.sum()))
 
 

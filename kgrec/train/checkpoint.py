@@ -58,6 +58,8 @@ from kgrec.train.loop import MONITOR
 FORMAT = 2
 MODEL_FILE = "model.pt"
 RESUME_FILE = "last.pt"
+TEACHER_FILE = "teacher.pt"
+"""The tuned teacher of a run, beside ``last.pt`` (written once, read by a resume)."""
 LOG_FILE = "train_log.jsonl"
 RUN_DIR = ".training"
 """Where ``kgrec train`` trains, inside the model folder (kept after a kill, for --resume)."""
@@ -334,7 +336,7 @@ def promote(run_dir: Path, out: Path, *, always: bool = False) -> Promotion:
                 f"{'beats' if new > previous else 'does not beat'} {previous:.4f}"
                 + ("" if better else ", promoted as asked (--promote always)")
             )
-        for name in (LOG_FILE, RESUME_FILE, MODEL_FILE):  # the served model moves last
+        for name in (LOG_FILE, TEACHER_FILE, RESUME_FILE, MODEL_FILE):  # the model moves last
             if (run_dir / name).exists():
                 os.replace(run_dir / name, out / name)
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -1,6 +1,7 @@
 """What an interrupted ``kgrec train`` resumes from: ``last.pt``, written after every epoch.
 
-It holds the tuned teacher (so a resumed run does not tune it again), the stage (``validation``
+It holds (with ``teacher.pt``, written once beside it) the tuned teacher (so a resumed run
+does not tune it again), the stage (``validation``
 or ``refit``), the GNN's parameters, the optimiser's and the cut sampler's state, the epoch
 records and the best parameters so far, and the configuration (a resume with other settings
 is refused by the caller). It loads with ``torch.load(weights_only=True)``.
@@ -19,12 +20,13 @@ from kgrec.errors import KgrecError
 from kgrec.files import load_torch, save_torch
 from kgrec.nn.ensemble import Ensemble
 from kgrec.train.checkpoint import RESUME_FILE as RESUME_FILE
+from kgrec.train.checkpoint import TEACHER_FILE
 from kgrec.train.loop import FitResult
 
 if TYPE_CHECKING:
     from kgrec.train.gnn import GNNTrainer
 
-RESUME_FORMAT = 2
+RESUME_FORMAT = 3
 
 
 def run_config(config: Config) -> dict[str, Any]:
@@ -39,8 +41,13 @@ def run_config(config: Config) -> dict[str, Any]:
 def load_resume_state(path: Path) -> dict[str, Any]:
     """A ``last.pt`` written by :class:`RunState` (``weights_only``)."""
     state = load_torch(path, "kgrec train without --resume", map_location="cpu")
+    teacher = path.parent / TEACHER_FILE
+    if isinstance(state, dict) and teacher.exists():
+        state["teacher"] = load_torch(teacher, "kgrec train without --resume")
     if not isinstance(state, dict) or state.get("format") != RESUME_FORMAT:
         raise KgrecError(f"{path}: not a resume state of this kgrec; train without --resume")
+    if "teacher" not in state:
+        raise KgrecError(f"{path}: {TEACHER_FILE} beside it is missing; train without --resume")
     return state
 
 
@@ -50,7 +57,7 @@ class RunState:
     def __init__(self, path: Path, config: dict[str, Any], teacher: Ensemble) -> None:
         self.path = path
         self.config = config
-        self.teacher = teacher.state()
+        save_torch(teacher.state(), path.parent / TEACHER_FILE)  # once: it does not change
 
     def save(
         self,
@@ -66,7 +73,6 @@ class RunState:
                 "format": RESUME_FORMAT,
                 "stage": stage,
                 "config": self.config,
-                "teacher": self.teacher,
                 "model": {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()},
                 "optimizer": trainer.optimizer.state_dict(),
                 "generator": trainer.generator.get_state(),

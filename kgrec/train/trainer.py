@@ -71,6 +71,8 @@ class TrainResult:
         history: One record per epoch (validation run, then refit).
         seconds: Wall-clock seconds of this call.
         stopped_early: Whether early stopping ended the validation run.
+        teacher: The teacher as tuned on the training history (before the refit).
+        teacher_seconds: Seconds until the teacher was tuned (or loaded).
     """
 
     checkpoint: Path
@@ -81,6 +83,8 @@ class TrainResult:
     history: list[dict[str, Any]]
     seconds: float
     stopped_early: bool
+    teacher: Ensemble
+    teacher_seconds: float
 
     @property
     def best_metrics(self) -> dict[str, float]:
@@ -104,6 +108,7 @@ def train(
     out: Path,
     reporter: Reporter | None = None,
     resume: Path | None = None,
+    tuned_teacher: Ensemble | None = None,
 ) -> TrainResult:
     """Run the recipe of the module docstring; see :class:`TrainResult`.
 
@@ -117,6 +122,9 @@ def train(
         reporter: Progress reporting (silent by default).
         resume: A ``last.pt`` of an interrupted run with the same configuration: the tuned
             teacher is reused and the GNN continues after its last finished epoch.
+        tuned_teacher: A teacher already tuned on this artifact's training history with
+            ``config.teacher`` (:attr:`TrainResult.teacher` of an earlier run; tuning is
+            deterministic, so runs that differ only in their seed may share it).
     """
     clock = time.perf_counter()
     reporter = reporter or Reporter()
@@ -136,8 +144,11 @@ def train(
         reporter.note(
             f"resumed from {resume} ({saved['stage']}, {len(saved['fit']['history'])} epochs done)"
         )
+    elif tuned_teacher is not None:
+        teacher = tuned_teacher
     else:
         teacher = tune_teacher(train_history, side, config.teacher, ndcg, reporter)
+    tuned, teacher_seconds = teacher, time.perf_counter() - clock
     validation = {"teacher": teacher.validation.get(MONITOR, 0.0)}
     state = RunState(out / RESUME_FILE, plain_config, teacher)
 
@@ -237,6 +248,8 @@ def train(
         history=history,
         seconds=time.perf_counter() - clock,
         stopped_early=stopped_early,
+        teacher=tuned,
+        teacher_seconds=teacher_seconds,
     )
 
 
@@ -261,6 +274,10 @@ def tune_alpha(
     return best
 
 
+RESUME_EVERY = 60.0
+"""Seconds of training between two writes of the resume state (besides validations)."""
+
+
 def _recorder(
     stage: str,
     log: _Log,
@@ -270,11 +287,15 @@ def _recorder(
     device: torch.device,
     chosen: dict[str, Any],
 ) -> Callable[[dict[str, Any], FitResult], None]:
-    """After each epoch: a line in the log, then the resume state."""
+    """After each epoch: a line in the log; the resume state after a validation, and at
+    least every :data:`RESUME_EVERY` seconds (a kill loses at most that much work)."""
+    last = [time.perf_counter()]
 
     def record(values: dict[str, Any], fitted: FitResult) -> None:
         log.write({"stage": stage, **values, "peak_memory_mb": peak_memory_mb(device)})
-        state.save(stage, trainer, fitted, best=best, **chosen)
+        if "val" in values or time.perf_counter() - last[0] >= RESUME_EVERY:
+            state.save(stage, trainer, fitted, best=best, **chosen)
+            last[0] = time.perf_counter()
 
     return record
 

@@ -12,13 +12,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
+from kgrec.data.hetero import load_artifact
+from kgrec.data.history import History
+from kgrec.data.split import SPLITS
 from kgrec.errors import KgrecError
 from kgrec.serve.bundle import Bundle, BundleMeta, is_fresh, serving_dir
 from kgrec.serve.export import open_bundle
 from kgrec.serve.recommend import Recommender, UnknownIdError, parse_seed_items
-from kgrec.train.checkpoint import read_embeddings
+from kgrec.train.checkpoint import load_checkpoint, read_serving
 from tests.conftest import TrainedModel
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,11 +49,11 @@ def all_interactions(artifacts: Path) -> pd.DataFrame:
 
 
 def test_bundle_matches_checkpoint_and_loads_without_torch(served: Served) -> None:
-    users, items = read_embeddings(served.checkpoint)
+    serving = read_serving(served.checkpoint)
     b = served.bundle
     assert b.user_embedding.dtype == np.float32 and b.item_embedding.dtype == np.float32
-    np.testing.assert_allclose(b.user_embedding, users.numpy())
-    np.testing.assert_allclose(b.item_embedding, items.numpy())
+    assert serving.item_output is not None and b.meta.kind == "hybrid"
+    np.testing.assert_allclose(b.item_embedding, serving.item_output.numpy())
     assert len(b.model_id) == 16 and b.meta.dim == 16
     inter = all_interactions(served.artifacts)
     assert b.seen_indices.size == len(inter.drop_duplicates(["user_id", "item_id"]))
@@ -115,20 +119,37 @@ def test_seen_items_are_never_recommended(served: Served) -> None:
     np.testing.assert_allclose([r.score for r in lists[3]], [r.score for r in single], rtol=1e-5)
 
 
-def test_ranking_equals_numpy_dot_products(served: Served) -> None:
+def test_ranking_equals_the_checkpoints_own_scorer(served: Served) -> None:
+    """numpy serving ranks exactly as the trained torch hybrid scores (every split is the
+    history at serving time)."""
     b = served.bundle
     rec = Recommender(b)
+    hybrid, _ = load_checkpoint(served.checkpoint)
+    history = History.from_artifact(load_artifact(served.artifacts), SPLITS)
+    score_fn = hybrid.score_fn(history)
     for user in ("u0001", "u0042", "u0400"):
         u = b.user_index(user)
         assert u is not None
-        scores = np.asarray(b.item_embedding) @ np.asarray(b.user_embedding[u])
+        scores = score_fn(torch.tensor([u]))[0].double().numpy()
         scores[b.seen(u)] = -np.inf
         expected = np.argsort(-scores, kind="stable")[:10]
         recs = rec.recommend(user, k=10)
         assert [r.item_id for r in recs] == [b.item_ids[i] for i in expected]
         assert [r.rank for r in recs] == list(range(1, 11))
-        np.testing.assert_allclose([r.score for r in recs], scores[expected], rtol=1e-5)
+        np.testing.assert_allclose([r.score for r in recs], scores[expected], rtol=1e-4)
         assert all(r.title == b.titles[b.item_index(r.item_id) or 0] for r in recs)
+
+
+def test_new_behaviour_counts_at_once(served: Served) -> None:
+    """Items a known user just consumed (seed items) join their history as the latest and
+    move the list toward them without retraining."""
+    b = served.bundle
+    rec = Recommender(b)
+    before = rec.recommend("u0001", k=10)
+    seeds = [r.item_id for r in rec.recommend(None, k=3, seed_items=["i0150"])]
+    after = rec.recommend("u0001", k=10, seed_items=seeds)
+    assert [r.item_id for r in after] != [r.item_id for r in before]
+    assert not {r.item_id for r in after} & set(seeds)
 
 
 def test_unknown_ids_and_bad_input(served: Served) -> None:
@@ -168,10 +189,12 @@ def test_cold_start_from_seed_items(served: Served) -> None:
     seeds = ["i0001", "i0002", "i0003"]
     recs = rec.recommend("a-new-user", k=20, seed_items=seeds)
     assert len(recs) == 20 and not {r.item_id for r in recs} & set(seeds)
-    idx = [int(b.item_index(s) or 0) for s in seeds]
-    scores = np.asarray(b.item_embedding) @ np.asarray(b.item_embedding)[idx].mean(0)
+    idx = np.asarray([int(b.item_index(s) or 0) for s in seeds])
+    assert b.scorer is not None  # the seeds are the whole history, all of age 0
+    scores = b.scorer.score(idx, np.zeros(3, dtype=np.int64))
     scores[idx] = -np.inf
-    assert [r.item_id for r in recs] == [b.item_ids[i] for i in np.argsort(-scores)[:20]]
+    expected = np.argsort(-scores, kind="stable")[:20]
+    assert [r.item_id for r in recs] == [b.item_ids[i] for i in expected]
     known = rec.recommend("u0001", k=50, seed_items=seeds)  # a known user's history stays out
     u = b.user_index("u0001")
     assert u is not None

@@ -7,66 +7,75 @@ from pathlib import Path
 import pytest
 import torch
 
+from kgrec.config import load_config
+from kgrec.data.history import History
 from kgrec.errors import KgrecError
-from kgrec.nn.model import KGRec
+from kgrec.nn.ensemble import Component, Ensemble
+from kgrec.nn.hybrid import Hybrid
+from kgrec.nn.item_item import ItemItem, ease
 from kgrec.train.checkpoint import (
     check_resume_config,
     checkpoint_metrics,
     load_checkpoint,
     promote,
+    read_serving,
     save_checkpoint,
 )
-from kgrec.train.teacher import CheckpointTeacher
+from kgrec.train.gnn import build_model
+from tests.train.test_trainer import planted_artifact, text_features
 
-NUM_NODES = {"user": 4, "item": 6, "genre": 2}
-EDGES = {
-    ("user", "interacts", "item"): torch.tensor([[0, 1, 2, 3, 3], [0, 1, 2, 3, 5]]),
-    ("item", "has_genre", "genre"): torch.tensor([[0, 1, 2, 3, 4, 5], [0, 0, 1, 1, 0, 1]]),
-    ("genre", "rev_has_genre", "item"): torch.tensor([[0, 0, 1, 1, 0, 1], [0, 1, 2, 3, 4, 5]]),
-}
+
+def _hybrid(use_text: bool = False, alpha: float = 0.5) -> Hybrid:
+    torch.manual_seed(0)
+    artifact = planted_artifact()
+    config = load_config(None, {"model.embedding_dim": 8, "model.min_relation_edges": 1})
+    x_dict = text_features() if use_text else None
+    model = build_model(artifact, x_dict, config)
+    history = History.from_artifact(artifact)
+    teacher = Ensemble(
+        [Component("ease", {"l2": 10.0}, ItemItem.from_dense(ease(history, 10.0), 0.8))], [1.0]
+    )
+    return Hybrid(teacher, model, alpha)
 
 
 @pytest.mark.parametrize("use_text", [True, False])
 def test_round_trip_identical_scores(tmp_path: Path, use_text: bool) -> None:
-    torch.manual_seed(0)
-    x_dict = {"item": torch.randn(6, 5)} if use_text else None
-    model = KGRec(NUM_NODES, EDGES.keys(), embedding_dim=8, text_dim=5 if use_text else None)
-    model.get_embedding(EDGES, x_dict)
+    hybrid = _hybrid(use_text)
+    x_dict = text_features() if use_text else None
     path = save_checkpoint(
         tmp_path / "model.pt",
-        model,
-        model.model_args,
+        hybrid,
         config={"train": {"lr": 0.01, "ks": (10, 20)}},
         metrics={"ndcg@20": 0.5},
         extra={"epoch": 3},
+        x_dict=x_dict,
+        edge_types=[("item", "has_genre", "genre")],
     )
     payload = torch.load(path, weights_only=True)  # plain types and tensors only
-    assert payload["user_embedding"].shape == (4, 8)
-    assert payload["item_embedding"].shape == (6, 8)
+    assert payload["kind"] == "hybrid" and payload["alpha"] == 0.5
     assert set(payload["versions"]) == {"torch", "torch_geometric", "kgrec"}
-    assert payload["num_nodes"] == NUM_NODES
-
     loaded, meta = load_checkpoint(path)
-    users = torch.arange(4)
-    assert torch.equal(loaded.score(users), model.score(users))
+    history = History.from_artifact(planted_artifact(), ("train", "val"))
+    users = torch.arange(history.num_users)
+    expected = hybrid.score_fn(history, x_dict)(users)
+    # the loaded scorer needs no text features: it carries its item embeddings
+    torch.testing.assert_close(loaded.score_fn(history)(users), expected)
     assert meta.metrics == {"ndcg@20": 0.5} and meta.extra == {"epoch": 3}
-    # Recomputed from the graph, the loaded weights also give the same embeddings.
-    again = loaded.get_embedding(EDGES, x_dict)
-    assert torch.allclose(again["item"], model.get_embedding()["item"], atol=1e-6)
+    serving = read_serving(path)
+    assert serving.edge_types == [("item", "has_genre", "genre")]
+    assert serving.num_items == history.num_items
     assert not list(tmp_path.glob(".*tmp*"))  # atomic write left no temp file
 
 
-def test_checkpoint_teacher(tmp_path: Path) -> None:
-    model = KGRec(NUM_NODES, EDGES.keys(), embedding_dim=8)
-    emb = model.get_embedding(EDGES)
-    path = save_checkpoint(tmp_path / "t.pt", model, model.model_args, {}, {})
-    teacher = CheckpointTeacher(path, EDGES[("user", "interacts", "item")], top_k=2)
-    items = torch.tensor([[0, 1, 2], [3, 4, 5]])
-    users = torch.tensor([1, 2])
-    expected = (emb["user"][users].unsqueeze(1) * emb["item"][items]).sum(-1)
-    assert torch.allclose(teacher.score(users, items), expected)
-    top = teacher.candidates(users)
-    assert top is not None and top.shape == (2, 2)
+def test_a_teacher_alone_round_trips(tmp_path: Path) -> None:
+    hybrid = _hybrid()
+    alone = Hybrid(hybrid.teacher, None, 0.0)
+    path = save_checkpoint(tmp_path / "t.pt", alone, {}, {})
+    loaded, meta = load_checkpoint(path)
+    assert meta.kind == "teacher" and loaded.model is None
+    history = History.from_artifact(planted_artifact())
+    users = torch.arange(5)
+    torch.testing.assert_close(loaded.score_fn(history)(users), alone.score_fn(history)(users))
 
 
 def test_missing_or_bad_checkpoint(tmp_path: Path) -> None:
@@ -79,9 +88,7 @@ def test_missing_or_bad_checkpoint(tmp_path: Path) -> None:
 
 
 def _checkpoint(path: Path, ndcg: float) -> Path:
-    model = KGRec(NUM_NODES, EDGES.keys(), embedding_dim=8)
-    model.get_embedding(EDGES)
-    return save_checkpoint(path, model, model.model_args, {}, {"ndcg@20": ndcg})
+    return save_checkpoint(path, _hybrid(), {}, {"ndcg@20": ndcg})
 
 
 def _run(folder: Path, ndcg: float) -> Path:
@@ -120,7 +127,8 @@ def test_a_damaged_served_model_is_replaced(tmp_path: Path) -> None:
     out = tmp_path / "model"
     promote(_run(out / ".training", 0.3), out)
     data = bytearray((out / "model.pt").read_bytes())
-    weights = torch.load(out / "model.pt", weights_only=True)["user_embedding"].numpy().tobytes()
+    serving = torch.load(out / "model.pt", weights_only=True)["serving"]
+    weights = serving["item_input"].numpy().tobytes()
     data[bytes(data).find(weights) + 5] ^= 0xFF  # a weight changes, the size does not
     (out / "model.pt").write_bytes(bytes(data))
     with pytest.raises(KgrecError, match=r"model\.pt is damaged"):
