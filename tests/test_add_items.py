@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from itertools import count
 from pathlib import Path
 
 import pandas as pd
@@ -14,10 +13,11 @@ from typer.testing import CliRunner
 from kgrec.add_items import add_items
 from kgrec.build import build_graph
 from kgrec.cli import app
-from kgrec.config import ModelConfig, TrainConfig, load_config
+from kgrec.config import load_config
 from kgrec.data.added_items import load_added
 from kgrec.data.hetero import load_artifact
 from kgrec.errors import KgrecError, ValidationError
+from kgrec.eval.metrics import evaluate_ranking
 from kgrec.serve.export import open_bundle
 from kgrec.serve.recommend import Recommendation, Recommender
 from kgrec.serve.record import record_served, served
@@ -25,6 +25,7 @@ from kgrec.store.factory import open_store
 from kgrec.text.encoder import HashingEncoder
 from kgrec.text.features import compute_features, load_features
 from kgrec.train.trainer import train
+from tests.conftest import train_demo_model
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
@@ -158,16 +159,49 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build_graph(config)
     compute_features(art, config.features, root / "cache")
     x_dict, _ = load_features(art)
-    ticks = count()
-    train(
-        load_artifact(art),
-        x_dict,
-        ModelConfig(embedding_dim=32, num_layers=2),
-        TrainConfig(device="cpu", epochs=6, batch_size=2048, lr=0.01, kd_teacher="none"),
-        eval_fn=lambda _: {"ndcg@20": float(next(ticks))},
-        out=art / "model",
+    # a text model on these features (train_demo_model rebuilds the same data: they are kept)
+    model = train_demo_model(
+        root,
+        epochs=6,
+        overrides={"model.use_text": True, "model.embedding_dim": 32},
+        x_dict=x_dict,
     )
+    assert model.artifacts == art and model.checkpoint == art / "model" / "model.pt"
     return art
+
+
+def _train_other(art: Path, out: Path) -> Path:
+    """Another (smaller, differently seeded) text model on the same artifacts."""
+    config = load_config(
+        None,
+        {
+            "dataset.path": str(DEMO),
+            "artifacts": str(art),
+            "store.enabled": False,
+            "model.embedding_dim": 16,
+            "model.use_text": True,
+            "model.min_relation_edges": 1,
+            "teacher.components": ["ease", "entity"],
+            "teacher.decays": [1.0],
+            "teacher.ease_l2": [50.0],
+            "teacher.weight_grid": [0.0, 0.5],
+            "train.device": "cpu",
+            "train.epochs": 2,
+            "train.eval_every": 1,
+            "train.batch_size": 64,
+            "train.blend_grid": [1.0],
+            "train.seed": 3,
+        },
+    )
+    artifact = load_artifact(art)
+    x_dict, _ = load_features(art)
+    return train(
+        artifact,
+        x_dict,
+        config,
+        validate=lambda fn: evaluate_ranking(fn, artifact, "val", ks=(20,)).values,
+        out=out,
+    ).checkpoint
 
 
 def test_added_items_are_served_explained_and_survive_a_new_model(
@@ -202,23 +236,14 @@ def test_added_items_are_served_explained_and_survive_a_new_model(
     assert "genre:western" in explained.output
 
     # a new model: the added items are placed again in its space, without adding them again
-    ticks = count()
-    x_dict, _ = load_features(trained)
-    other = train(
-        load_artifact(trained),
-        x_dict,
-        ModelConfig(embedding_dim=16, num_layers=1),
-        TrainConfig(device="cpu", epochs=2, batch_size=2048, kd_teacher="none", seed=3),
-        eval_fn=lambda _: {"ndcg@20": float(next(ticks))},
-        out=tmp_path / "other",
-    )
+    other = _train_other(trained, tmp_path / "other")
     rec = runner.invoke(
         app,
         [
             "recommend",
             *a,
             "--checkpoint",
-            str(other.checkpoint),
+            str(other),
             "--seed-items",
             "n0001",
             "-f",

@@ -30,7 +30,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]
     env = {"KGREC_HOME": str(home)}
     steps = [
         ["build-graph", "-c", str(config), "--json"],
-        ["train", "-c", str(config), "--no-text", "--teacher", "none", "--epochs", "2"],
+        ["train", "-c", str(config), "--no-text", "--kd-weight", "0", "--epochs", "2"],
         ["recommend", "-c", str(config), "--user", "u0001", "-f", "json"],
     ]
     for step in steps:

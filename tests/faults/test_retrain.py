@@ -20,7 +20,7 @@ from kgrec.store.server import FalkorDBServer
 from tests.faults.helpers import one_line_error, start_kgrec
 
 runner = CliRunner()
-FAST = ["--no-text", "--teacher", "none"]
+FAST = ["--no-text", "--kd-weight", "0"]
 
 
 @pytest.fixture(scope="module")

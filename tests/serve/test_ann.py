@@ -12,14 +12,18 @@ import pytest
 
 from kgrec.errors import KgrecError
 from kgrec.serve.ann import ANN_DIR, ItemIndex, open_index
-from kgrec.serve.bundle import Bundle
+from kgrec.serve.bundle import Bundle, BundleMeta
 from kgrec.serve.recommend import Recommender
 
 pytest.importorskip("faiss")
 
 
 def clustered_bundle(
-    folder: Path, num_items: int = 20_000, num_users: int = 300, seed: int = 0
+    folder: Path,
+    num_items: int = 20_000,
+    num_users: int = 300,
+    seed: int = 0,
+    model_id: str = "m1",
 ) -> Bundle:
     """Items around 64 topics (norms vary like popularity), users mixing two topics, each
     user having seen 30 items, some of them among their best."""
@@ -41,17 +45,35 @@ def clustered_bundle(
     indptr = np.zeros(num_users + 1, dtype=np.int64)
     np.cumsum([len(s) for s in seen], out=indptr[1:])
     folder.mkdir(parents=True, exist_ok=True)
+    seen_indices = np.concatenate(seen).astype(np.int64)
+    meta = BundleMeta(
+        model_id=model_id,
+        created="2026-01-01T00:00:00+00:00",
+        checkpoint="",
+        checkpoint_stamp=[0, 0],
+        artifacts="",
+        artifact_stamp=[0, 0],
+        added_stamp=[0, 0],
+        num_users=num_users,
+        num_items=num_items,
+        num_trained_items=num_items,
+        num_added_items=0,
+        dim=dim,
+        num_seen=int(seen_indices.size),
+        edge_types=[],
+        kind="gnn",
+    )
     return Bundle(
         user_embedding=users,
         item_embedding=items,
         seen_indptr=indptr,
-        seen_indices=np.concatenate(seen).astype(np.int64),
+        seen_indices=seen_indices,
         user_ids=[f"u{u}" for u in range(num_users)],
         item_ids=[f"i{i}" for i in range(num_items)],
         titles=[f"Item {i}" for i in range(num_items)],
-        meta={"model_id": "m1"},
+        meta=meta,
         path=folder,
-    )
+    )  # no scorer: scores are dot products
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +143,9 @@ def test_index_is_built_once_per_model_and_only_for_large_catalogues(
     again = open_index(bundle, min_items=1_000, note=notes.append)
     assert again is not None and again.meta == index.meta and not notes  # loaded, not rebuilt
     assert (Path(bundle.path) / ANN_DIR / "index.faiss").exists()
-    other = clustered_bundle(Path(bundle.path), num_items=2_000, num_users=50, seed=1)
-    other.meta["model_id"] = "m2"
+    other = clustered_bundle(
+        Path(bundle.path), num_items=2_000, num_users=50, seed=1, model_id="m2"
+    )
     rebuilt = open_index(other, min_items=1_000, note=notes.append)
     assert rebuilt is not None and rebuilt.meta.model_id == "m2" and rebuilt.meta.num_items == 2_000
     assert notes[0].startswith("building the approximate index for 2,000 items")

@@ -4,7 +4,6 @@ seen items stay out, and ``recommend --diversify`` works end to end on the demo.
 from __future__ import annotations
 
 import json
-from itertools import count
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +11,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from kgrec.build import build_graph, load_artifact
 from kgrec.cli import app
-from kgrec.config import ModelConfig, TrainConfig, load_config
 from kgrec.errors import KgrecError
 from kgrec.serve.bundle import Bundle
 from kgrec.serve.diversify import (
@@ -27,9 +24,7 @@ from kgrec.serve.diversify import (
 )
 from kgrec.serve.export import open_bundle
 from kgrec.serve.recommend import Recommender
-from kgrec.train.trainer import train
-
-DEMO = Path(__file__).resolve().parents[2] / "data" / "demo"
+from tests.conftest import train_demo_model
 
 
 def test_mmr_zero_is_the_score_order_and_one_avoids_repeats() -> None:
@@ -60,24 +55,9 @@ def test_similarities_and_intra_list_diversity() -> None:
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Bundle]:
-    """Demo artifacts and a tiny model (as in test_serve)."""
-    root = tmp_path_factory.mktemp("diversify")
-    config = load_config(
-        None, {"dataset.path": str(DEMO), "artifacts": str(root / "art"), "store.enabled": False}
-    )
-    build_graph(config)
-    ticks = count()
-    result = train(
-        load_artifact(root / "art"),
-        {},
-        ModelConfig(embedding_dim=16, num_layers=2, use_text=False, dropout=0.0),
-        TrainConfig(
-            device="cpu", epochs=3, batch_size=2048, lr=0.01, kd_teacher="none", kd_weight=0.0
-        ),
-        eval_fn=lambda _: {"ndcg@20": float(next(ticks))},
-        out=root / "art" / "model",
-    )
-    return root / "art", result.checkpoint, open_bundle(result.checkpoint, root / "art")
+    """Demo artifacts and a tiny hybrid model (as in test_serve)."""
+    model = train_demo_model(tmp_path_factory.mktemp("diversify"), epochs=3)
+    return model.artifacts, model.checkpoint, open_bundle(model.checkpoint, model.artifacts)
 
 
 def test_diversity_spreads_genres_and_never_serves_seen_items(
