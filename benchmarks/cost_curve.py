@@ -3,11 +3,14 @@
 Each stage runs the real CLI in a subprocess with a fresh ``KGREC_HOME`` (so the database
 server and the text cache start empty) and reports wall time and peak memory (the
 command's peak RSS; for build-graph also the database server's). Serving latency is
-measured in-process on a bundle with the dataset's users, items and seen lists and random
+measured in-process on an embeddings-only bundle (no scorer: ``recommend`` ranks by the dot
+product, the cost of the GNN term) with the dataset's users, items and seen lists and random
 64-d embeddings (exact scoring costs the same whatever the values; a trained model is not
-needed for it): p50 / p99 of one warm ``recommend`` (one thread) and batch users/s.
-Training (epoch time, peak memory) is not measured here: the model is being rewritten
-(issue 10); its columns are left for that work.
+needed for it): p50 / p99 of one warm ``recommend`` (one thread) and batch users/s. The
+served hybrid also reads the item-item teacher's sparse matrices, whose cost depends on their
+density, which only a trained model has: ``benchmarks/serving.py`` measures that on a
+checkpoint. Training is not measured here: ``benchmarks/devices.py`` times the GNN's steps
+and whole training runs, ``benchmarks/quality.py`` reports each variant's training seconds.
 
 Usage::
 
@@ -76,7 +79,7 @@ def server_cpu_s(env: dict[str, str]) -> float:
 def serve_latency(artifacts: Path, users: int = 300, seed: int = 0) -> dict[str, float]:
     """One-user p50/p99 (ms) and batch users/s on the artifact's catalogue, random 64-d."""
     from kgrec.build import load_artifact
-    from kgrec.serve.bundle import Bundle
+    from kgrec.serve.bundle import Bundle, BundleMeta
     from kgrec.serve.recommend import Recommender
 
     artifact = load_artifact(artifacts)
@@ -94,7 +97,23 @@ def serve_latency(artifacts: Path, users: int = 300, seed: int = 0) -> dict[str,
         user_ids=[str(u) for u in artifact.id_map.ids["user"]],
         item_ids=[str(i) for i in artifact.id_map.ids["item"]],
         titles=[str(i) for i in artifact.id_map.ids["item"]],
-        meta={"model_id": "random"},
+        meta=BundleMeta(
+            model_id="random",
+            created="",
+            checkpoint="",
+            checkpoint_stamp=[0, 0],
+            artifacts=str(artifacts),
+            artifact_stamp=[0, 0],
+            added_stamp=[0, 0],
+            num_users=n_users,
+            num_items=n_items,
+            num_trained_items=n_items,
+            num_added_items=0,
+            dim=64,
+            num_seen=int(pairs.size),
+            edge_types=[],
+            kind="gnn",
+        ),
         path=artifacts,
     )
     recommender = Recommender(bundle)

@@ -1,16 +1,25 @@
-"""Training speed on each device: the same model, data, seed and number of epochs on CPU and GPU.
+"""Training speed on each device: the same model, data and seed on CPU and GPU.
 
-For a dataset config this trains kgrec (as configured, KD teacher included) for a fixed
-number of epochs with early stopping off, on each ``--devices`` entry, then evaluates the
-best validation checkpoint on the test split. It reports seconds per training epoch (epochs
-without a validation run; the median), seconds per validation run, peak memory and the test
-metrics, so one can check that a GPU gives the same model quality, only sooner.
+For a dataset config this tunes the item-item teacher once (closed form, on the CPU; every
+device shares it), then on each ``--devices`` entry:
+
+1. **GNN steps**: builds the configured :class:`~kgrec.nn.model.KGRec` and times
+   ``--steps`` calls of :meth:`kgrec.train.gnn.GNNTrainer.step` (one temporal cut per user of
+   a ``train.batch_size`` batch: softmax over the catalogue, plus the distillation term with
+   the teacher's scores when ``train.kd_weight > 0``) after ``--warmup`` untimed ones; it
+   reports the median milliseconds per step, users per second and peak memory.
+2. **Whole training** (``--epochs N``, skipped with 0): runs :func:`kgrec.train.trainer.train`
+   (GNN distilled from the shared teacher, blend, refit, as configured) for exactly ``N``
+   epochs with early stopping off, then tests the served model once. It reports seconds per
+   GNN epoch (epochs without a validation run; the median), seconds per epoch with one, total
+   seconds and the test metrics, so one can check that a GPU gives the same model quality,
+   only sooner.
 
 Usage::
 
     python benchmarks/devices.py -c configs/ml-100k.yaml --artifacts artifacts/ml-100k \\
-        --devices cpu --epochs 10
-    python benchmarks/devices.py -c configs/ml-100k.yaml --devices cuda --epochs 10
+        --devices cpu,cuda --steps 50 --epochs 10
+    python benchmarks/devices.py -c configs/demo.yaml --devices cpu --steps 5 --epochs 0
 
 The artifact and the text features must exist (``kgrec build-graph --no-db`` and ``kgrec
 embed``, or ``benchmarks/quality.py`` which makes them). Prints a Markdown table and writes
@@ -29,12 +38,18 @@ from typing import Any
 
 import torch
 
-from kgrec.config import load_config, set_key
-from kgrec.data.hetero import load_artifact
+from kgrec.config import Config, load_config, set_key
+from kgrec.data.hetero import GraphArtifact, load_artifact
+from kgrec.data.history import History
 from kgrec.eval.metrics import evaluate_ranking
+from kgrec.eval.protocol import validator
+from kgrec.nn.ensemble import Ensemble
 from kgrec.text.features import load_features
 from kgrec.train.checkpoint import load_checkpoint
-from kgrec.train.trainer import train
+from kgrec.train.gnn import GNNTrainer, build_model, teacher_side
+from kgrec.train.loop import MONITOR
+from kgrec.train.teacher import tune_teacher
+from kgrec.train.trainer import peak_memory_mb, train
 
 
 def device_name(device: str) -> str:
@@ -44,40 +59,89 @@ def device_name(device: str) -> str:
     return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
 
 
-def run(config_path: str, overrides: dict[str, Any], device: str, epochs: int) -> dict[str, Any]:
-    """Train for exactly ``epochs`` epochs on ``device``; timings and test metrics."""
-    config = load_config(config_path, overrides)
-    config = set_key(config, "train.device", device)
-    config = set_key(config, "train.epochs", epochs)
-    config = set_key(config, "train.patience", epochs + 1)  # no early stop
-    artifact = load_artifact(config.artifacts_dir)
-    x_dict, _ = load_features(config.artifacts_dir)
+def time_steps(
+    artifact: GraphArtifact,
+    x_dict: dict[str, torch.Tensor],
+    config: Config,
+    teacher: Ensemble,
+    device: str,
+    steps: int,
+    warmup: int,
+) -> dict[str, Any]:
+    """Median milliseconds of :meth:`GNNTrainer.step` on ``device``, and its peak memory."""
+    torch.manual_seed(config.train.seed)
+    dev = torch.device(device)
+    history = History.from_artifact(artifact, ("train",))
+    kd = teacher if config.train.kd_weight > 0 else None
+    model = build_model(artifact, x_dict, config)
+    trainer = GNNTrainer(model, history, kd, x_dict, config.train, dev)
+    size = config.train.batch_size
+    order = trainer.users[torch.randperm(trainer.users.numel(), generator=trainer.generator)]
+    batches = [order[s : s + size] for s in range(0, order.numel(), size)] or [order]
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    for k in range(warmup):
+        trainer.step(batches[k % len(batches)])
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(dev)
+    times, users, loss = [], 0, float("nan")
+    for k in range(warmup, warmup + steps):
+        batch = batches[k % len(batches)]
+        sync()
+        start = time.perf_counter()
+        loss = trainer.step(batch)["loss"]
+        sync()
+        times.append(time.perf_counter() - start)
+        users += batch.numel()
+    return {
+        "ms_per_step": statistics.median(times) * 1e3,
+        "users_per_s": users / sum(times),
+        "step_peak_memory_mb": peak_memory_mb(dev),
+        "batch_size": size,
+        "kd": kd is not None,
+        "step_loss": loss,
+    }
+
+
+def train_once(
+    artifact: GraphArtifact,
+    x_dict: dict[str, torch.Tensor],
+    config: Config,
+    teacher: Ensemble,
+    device: str,
+) -> dict[str, Any]:
+    """Train for exactly ``train.epochs`` epochs on ``device``; timings and test metrics."""
     out = config.artifacts_dir / "benchmark" / f"devices-{device.replace(':', '')}"
-    if device.startswith("cuda"):
-        torch.cuda.reset_peak_memory_stats()
     clock = time.perf_counter()
-    result = train(artifact, x_dict, config.model, config.train, out=out)
+    result = train(
+        artifact,
+        x_dict,
+        config,
+        validate=validator(artifact, config.eval.batch_size),
+        out=out,
+        tuned_teacher=teacher,
+    )
     seconds = time.perf_counter() - clock
     history = result.history
     plain = [r["seconds"] for r in history if "val" not in r]
     with_eval = [r["seconds"] for r in history if "val" in r]
-    per_epoch = statistics.median(plain) if plain else None
-    per_eval_epoch = statistics.median(with_eval) if with_eval else None
-    model, _ = load_checkpoint(result.checkpoint)
-    test = evaluate_ranking(model.score, artifact, split="test").values
+    hybrid, _ = load_checkpoint(result.checkpoint)
+    served = hybrid.score_fn(History.from_artifact(artifact, ("train", "val")))
+    test = evaluate_ranking(served, artifact, split="test", ks=(20,)).values
     return {
-        "device": device,
-        "hardware": device_name(device),
+        "serves": result.kind,
         "epochs": len(history),
         "best_epoch": result.best_epoch,
-        "s_per_epoch": per_epoch,
-        "s_per_epoch_with_validation": per_eval_epoch,
+        "s_per_epoch": statistics.median(plain) if plain else None,
+        "s_per_epoch_with_validation": statistics.median(with_eval) if with_eval else None,
         "total_seconds": seconds,
-        "peak_memory_mb": max(r["peak_memory_mb"] for r in history),
-        "val_ndcg@20": result.best_metrics.get("ndcg@20"),
+        "val_ndcg@20": result.best_metrics.get(MONITOR),
         "test_ndcg@20": float(test["ndcg@20"]),
         "test_recall@20": float(test["recall@20"]),
-        "final_loss": history[-1]["loss"],
+        "final_loss": history[-1]["loss"] if history else None,
     }
 
 
@@ -86,36 +150,65 @@ def main() -> None:
     parser.add_argument("-c", "--config", required=True)
     parser.add_argument("--artifacts", default=None)
     parser.add_argument("--devices", default="cpu", help="comma-separated: cpu, cuda, cuda:1")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=50, help="timed GNN steps per device")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed GNN steps first")
+    parser.add_argument("--epochs", type=int, default=10, help="whole training (0: skip)")
     parser.add_argument("--out", default=None, help="JSON results (default: print only)")
     args = parser.parse_args()
 
     overrides: dict[str, Any] = {}
     if args.artifacts:
         overrides["artifacts"] = args.artifacts
+    base = load_config(args.config, overrides)
+    artifact = load_artifact(base.artifacts_dir)
+    x_dict, _ = load_features(base.artifacts_dir)
+    clock = time.perf_counter()
+    history = History.from_artifact(artifact, ("train",))
+    validate = validator(artifact, base.eval.batch_size)
+    teacher = tune_teacher(
+        history,
+        teacher_side(artifact, x_dict, base),
+        base.teacher,
+        lambda fn: float(validate(fn)[MONITOR]),
+    )
+    teacher_seconds = time.perf_counter() - clock
+    print(json.dumps({"teacher": teacher.describe(), "seconds": teacher_seconds}, default=str))
+
     rows = []
     for device in [d.strip() for d in args.devices.split(",") if d.strip()]:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise SystemExit(f"{device}: CUDA is not available on this machine")
-        row = run(args.config, overrides, device, args.epochs)
+        config = set_key(base, "train.device", device)
+        config = set_key(config, "train.epochs", args.epochs)
+        config = set_key(config, "train.patience", args.epochs + 1)  # no early stop
+        row: dict[str, Any] = {"device": device, "hardware": device_name(device)}
+        row |= time_steps(artifact, x_dict, config, teacher, device, args.steps, args.warmup)
+        if args.epochs > 0:
+            row |= train_once(artifact, x_dict, config, teacher, device)
         rows.append(row)
         print(json.dumps(row), flush=True)
 
-    print(f"\n{args.config}, {args.epochs} epochs, early stopping off, torch {torch.__version__}\n")
     print(
-        "| device | s/epoch | s/epoch with validation | peak MiB | best epoch | "
-        "val NDCG@20 | test NDCG@20 | test Recall@20 | final loss |"
+        f"\n{args.config}, batch {base.train.batch_size} users, {args.steps} timed steps, "
+        f"{args.epochs} epochs (early stopping off), teacher tuned once in "
+        f"{teacher_seconds:.1f} s on the CPU, torch {torch.__version__}\n"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| device | ms/step | users/s | step peak MiB | s/epoch | s/epoch with validation | "
+        "serves | val NDCG@20 | test NDCG@20 | test Recall@20 |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---|---:|---:|---:|")
+
+    def cell(r: dict[str, Any], key: str, spec: str) -> str:
+        return format(r[key], spec) if r.get(key) is not None else "-"
+
     for r in rows:
-        cells = [
-            f"{r[key]:.2f}" if r[key] is not None else "-"
-            for key in ("s_per_epoch", "s_per_epoch_with_validation")
-        ]
         print(
-            f"| {r['hardware']} | {cells[0]} | {cells[1]} | "
-            f"{r['peak_memory_mb']:.0f} | {r['best_epoch']} | {r['val_ndcg@20']:.4f} | "
-            f"{r['test_ndcg@20']:.4f} | {r['test_recall@20']:.4f} | {r['final_loss']:.4f} |"
+            f"| {r['hardware']} | {cell(r, 'ms_per_step', '.1f')} | "
+            f"{cell(r, 'users_per_s', ',.0f')} | {cell(r, 'step_peak_memory_mb', '.0f')} | "
+            f"{cell(r, 's_per_epoch', '.2f')} | {cell(r, 's_per_epoch_with_validation', '.2f')} "
+            f"| {r.get('serves', '-')} | {cell(r, 'val_ndcg@20', '.4f')} | "
+            f"{cell(r, 'test_ndcg@20', '.4f')} | {cell(r, 'test_recall@20', '.4f')} |"
         )
     if args.out:
         Path(args.out).write_text(json.dumps({"rows": rows}, indent=2) + "\n", encoding="utf-8")

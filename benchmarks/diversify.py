@@ -11,8 +11,11 @@ items are re-ranked by MMR (:func:`kgrec.serve.diversify.mmr`, the code behind
   similarity when the scorer has item embeddings;
 - distinct genres in the top 20, and coverage@20 (share of the catalogue in some list).
 
-Scorer: a kgrec checkpoint (``--checkpoint``: the dot products ``recommend`` serves), or
-``--model ease`` (EASE fitted on the training split, when no trained model is at hand).
+Scorer: a kgrec checkpoint (``--checkpoint``: the served hybrid, ``teacher + alpha * z(GNN)``
+over each user's training + validation history, as ``recommend`` scores), or ``--model ease``
+(any baseline of :mod:`kgrec.eval.baselines` with its default parameters, refitted on training
++ validation, when no trained model is at hand). The embedding similarity uses the GNN's output
+item embeddings (none when the checkpoint serves the item-item teacher alone).
 
 Usage::
 
@@ -35,6 +38,8 @@ import torch
 
 from kgrec.build import load_artifact
 from kgrec.config import load_config
+from kgrec.data.hetero import GraphArtifact
+from kgrec.data.history import History
 from kgrec.serve.diversify import (
     POOL,
     attribute_similarity,
@@ -48,21 +53,26 @@ K = 20
 
 
 def scores_and_embeddings(
-    artifact: object, checkpoint: Path | None, model: str
+    artifact: GraphArtifact, checkpoint: Path | None, model: str, batch_size: int = 1024
 ) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """``[num_users, num_items]`` scores and item embeddings (``None`` for EASE)."""
+    """``[num_users, num_items]`` scores over each user's training + validation history, and
+    the GNN's output item embeddings (``None`` for a baseline or a teacher-only model)."""
     if checkpoint is not None:
-        from kgrec.train.checkpoint import read_embeddings
+        from kgrec.train.checkpoint import load_checkpoint, read_serving
 
-        users, items = read_embeddings(checkpoint)
-        users_np, items_np = users.float().numpy(), items.float().numpy()
-        return users_np @ items_np.T, items_np, f"kgrec {checkpoint}"
-    from kgrec.eval.baselines import fit_baseline
+        hybrid, meta = load_checkpoint(checkpoint)
+        score_fn = hybrid.score_fn(History.from_artifact(artifact, ("train", "val")))
+        items = read_serving(checkpoint).item_output
+        embeddings = items.float().numpy() if items is not None else None
+        name = f"kgrec {meta.kind} {checkpoint}"
+    else:
+        from kgrec.eval.baselines import fit_baseline
 
-    baseline = fit_baseline(model, artifact)  # type: ignore[arg-type]
-    num_users = artifact.num_nodes["user"]  # type: ignore[attr-defined]
-    scores = baseline(torch.arange(num_users)).float().numpy()
-    return scores, None, model
+        score_fn = fit_baseline(model, artifact).score_fn()
+        embeddings, name = None, model
+    users = torch.arange(artifact.num_nodes["user"])
+    scores = torch.cat([score_fn(chunk) for chunk in users.split(batch_size)])
+    return scores.float().numpy(), embeddings, name
 
 
 def main() -> None:
@@ -89,7 +99,10 @@ def main() -> None:
     kg = attribute_similarity(*item_attributes(config.artifacts_dir, item_ids))
     emb = embedding_similarity(embeddings) if embeddings is not None else None
     if opts.by == "embedding" and emb is None:
-        parser.error("--by embedding needs --checkpoint (EASE has no item embeddings)")
+        parser.error(
+            "--by embedding needs a --checkpoint with a GNN (baselines and a teacher-only "
+            "model have no item embeddings)"
+        )
     similarity = emb if opts.by == "embedding" and emb is not None else kg
     if opts.by not in ("kg", "embedding"):
         similarity = attribute_similarity(*item_attributes(config.artifacts_dir, item_ids, opts.by))

@@ -4,13 +4,17 @@ Protocol (item cold start, no leakage):
 
 1. Hold out ``--holdout`` of the items with at least ``--min-users`` interactions (seeded).
 2. Remove them, their interactions and their KG triples from the dataset; build the artifact
-   (no database), compute the text features and train kgrec on what is left.
+   (no database), compute the text features and train kgrec on what is left (the GNN, distilled
+   from the item-item teacher as configured, served alone: ``train.serve gnn``, since the
+   teacher cannot score an item without interactions).
 3. Add the held-out items back with :func:`kgrec.add_items.add_items`, from their
    catalogue rows (title, genres, tags, ...) and their triples to entities the reduced graph
    still has: what a new item would come with.
 4. For every user who interacted with a held-out item, rank **the held-out items** by the
-   user's trained embedding against each placement (text + KG, text only, KG only, the
-   average item, random vectors of the same norm) and report NDCG@10, Recall@10 and AUC;
+   user's GNN vector (the normalised decayed sum of their history's input item embeddings:
+   the serving bundle's ``user_embedding``) against each placement (text + KG, text only, KG
+   only, the average item, random vectors of the same norm) and report NDCG@10, Recall@10
+   and AUC;
    then rank **the whole catalogue** (trained items the user has not seen plus all the new
    ones) and report the held-out positives' Recall@20, and how many of every user's top-20
    slots go to new items (exposure; compare with the held-out items' share of interactions).
@@ -42,6 +46,7 @@ from kgrec.config import load_config
 from kgrec.data.added_items import load_added
 from kgrec.data.contract import write_folder
 from kgrec.data.hetero import load_artifact
+from kgrec.eval.protocol import validator
 from kgrec.progress import RichReporter
 from kgrec.serve.export import item_entities, open_bundle
 from kgrec.serve.placement import place_items
@@ -121,12 +126,14 @@ def prepare(tables: Any, held: set[str], work: Path, reduced: Any) -> tuple[floa
     build_graph(reduced, reporter)
     compute_features(work / "art", reduced.features, reduced.state_path / "text-cache", reporter)
     x_dict, _ = load_features(work / "art")
+    artifact = load_artifact(work / "art")
     result = train(
-        load_artifact(work / "art"),
+        artifact,
         x_dict,
-        reduced.model,
-        reduced.train,
+        reduced,
+        validate=validator(artifact, reduced.eval.batch_size),
         out=work / "art" / "model",
+        reporter=reporter,
     )
     train_seconds = time.perf_counter() - clock
 
@@ -180,6 +187,7 @@ def main() -> None:
             "artifacts": str(work / "art"),
             "store.enabled": False,
             "train.device": args.device,
+            "train.serve": "gnn",  # new items have no interactions: only the GNN scores them
         },
     )
     checkpoint = work / "art" / "model" / "model.pt"
