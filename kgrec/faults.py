@@ -21,10 +21,15 @@ ENV_STEP = "KGREC_FAULT_AT"
 ENV_SIGNAL = "KGREC_FAULT_SIGNAL"
 
 
+_FIRED: set[str] = set()
+
+
 def fault_point(step: str) -> None:
-    """Kill (or stop) this process when ``KGREC_FAULT_AT`` names ``step``."""
+    """Kill (or stop) this process when ``KGREC_FAULT_AT`` names ``step``, the first time
+    the step is reached (a step inside a loop, such as ``store-batch``, fires once)."""
     wanted = os.environ.get(ENV_STEP)
-    if not wanted or step not in wanted.split(","):
+    if not wanted or step not in wanted.split(",") or step in _FIRED:
         return
+    _FIRED.add(step)
     name = os.environ.get(ENV_SIGNAL, "KILL").upper()
     os.kill(os.getpid(), signal.SIGSTOP if name == "STOP" else signal.SIGKILL)

@@ -267,8 +267,8 @@ def evaluate_command(
 
 
 def _artifact(config: Config) -> GraphArtifact:
-    # the graph artifact is torch tensors
-    from kgrec.data.hetero import load_artifact
+    # the graph artifact is torch tensors; build's loader checks it against its manifest
+    from kgrec.build import load_artifact
 
     return load_artifact(config.artifacts_dir)
 

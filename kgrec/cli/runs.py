@@ -37,9 +37,8 @@ def prepare_run(target: Path, config: Config, resume: bool, reporter: Reporter) 
         RESUME_FILE,
         RUN_DIR,
         check_resume_config,
-        checkpoint_config,
     )
-    from kgrec.train.resume import run_config
+    from kgrec.train.resume import load_resume_state, run_config
 
     folder = target / RUN_DIR
     remove_stale(target)
@@ -57,7 +56,7 @@ def prepare_run(target: Path, config: Config, resume: bool, reporter: Reporter) 
     )
     if source is None:
         raise KgrecError(f"nothing to resume in {target}: train without --resume first")
-    saved = checkpoint_config(source)
+    saved = dict(load_resume_state(source).get("config") or {})
     current = run_config(config)  # model, teacher and train sections
     common = {k: v for k, v in current.items() if k in saved}
     check_resume_config({k: saved[k] for k in common}, common, where=source)

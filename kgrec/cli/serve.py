@@ -29,6 +29,7 @@ from kgrec.cli.common import (
 )
 from kgrec.config import Config
 from kgrec.errors import KgrecError
+from kgrec.files import DamagedFileError
 from kgrec.serve.bundle import Bundle, fresh_bundle
 from kgrec.serve.graph_path import GraphPath
 from kgrec.serve.paths import Explainer
@@ -55,7 +56,10 @@ def checkpoint_path(config: Config, checkpoint: Path | None) -> Path:
 def open_served_bundle(config: Config, checkpoint: Path | None) -> Bundle:
     """The serving bundle of the model, exported first when missing or stale."""
     path = checkpoint_path(config, checkpoint)
-    bundle = fresh_bundle(path, config.artifacts_dir)
+    try:
+        bundle = fresh_bundle(path, config.artifacts_dir)
+    except DamagedFileError:
+        bundle = None  # re-exported below, with a note
     if bundle is None:
         # Writing a bundle needs torch and pandas: only a missing or stale bundle pays for them.
         from kgrec.serve.export import open_bundle

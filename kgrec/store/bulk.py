@@ -92,6 +92,8 @@ def bulk_load(
     Raises:
         StoreError: Bad payload (see the module docstring) or a server error; the graph
             may then exist half-written (the caller drops its staging graph).
+        redis.exceptions.ConnectionError: The server went away (the store turns it into its
+            one-line message).
     """
     import redis
 
@@ -114,10 +116,6 @@ def bulk_load(
                 _finish(pending.pop(0), progress)
         except redis.exceptions.ResponseError as exc:
             raise StoreError(f"FalkorDB rejected the bulk load: {exc}") from exc
-        except redis.exceptions.ConnectionError as exc:
-            raise StoreError(
-                f"lost the connection to FalkorDB during the bulk load: {exc}"
-            ) from exc
         finally:
             for future, _ in pending:
                 future.cancel()

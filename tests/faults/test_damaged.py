@@ -78,7 +78,8 @@ def test_a_truncated_artifact_names_itself_and_the_rebuild(
 
 def test_a_damaged_model_of_the_same_size_is_refused(copy: dict[str, Path]) -> None:
     model = copy["artifacts"] / "model" / "model.pt"
-    items = torch.load(model, weights_only=True)["item_embedding"]
+    teacher = torch.load(model, weights_only=True)["teacher"]  # in every model it serves
+    items = teacher["components"][0]["model"]["value"]
     size = model.stat().st_size
     flip_inside(model, items.numpy().tobytes()[:256])
     assert model.stat().st_size == size
