@@ -62,7 +62,7 @@ def scores_and_embeddings(
 
         hybrid, meta = load_checkpoint(checkpoint)
         score_fn = hybrid.score_fn(History.from_artifact(artifact, ("train", "val")))
-        items = read_serving(checkpoint).item_output
+        items = read_serving(checkpoint).item_output if meta.kind != "teacher" else None
         embeddings = items.float().numpy() if items is not None else None
         name = f"kgrec {meta.kind} {checkpoint}"
     else:
