@@ -201,7 +201,7 @@ def cypher_run(
 
       kgrec cypher run cypher/analyst/interactions_per_genre.cypher -p split=all -f csv
 
-      kgrec cypher run paths_between -p user=u0001 -p item=i0042 --timeout 120
+      kgrec cypher run paths_between -p user=196 -p item=50 --timeout 120
     """
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")

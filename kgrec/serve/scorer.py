@@ -10,7 +10,9 @@ decay ``g``, weight ``alpha``)::
     s_gnn(i) = norm(sum_h g ** a_h * E_in[h]) . E_out[i]
     score(i) = sum_m w_m * z(s_m)(i) + alpha * z(s_gnn)(i)
 
-where ``z`` standardises over the trained items (mean ``mu``, sample std ``sigma``). Every
+where ``z`` standardises over the trained items (mean ``mu``, sample std ``sigma``). Items
+added after training (``kgrec add-items``) have no row or column in the teacher: its term
+scores them at its mean (``z = 0``), so only the GNN, which placed them, ranks them. Every
 term is linear in the history (the standardisation's mean too), so for a given user (fixed
 ``sigma`` and norm) the score is *exactly* a sum of per-history-item contributions::
 
@@ -65,6 +67,8 @@ class ItemItemPart:
         (the mean over the ``num_trained`` items: each item's share of the standardisation's
         mean, so the shares sum to ``s_m(target) - mean(s_m)``)."""
         out = np.zeros(items.shape[0])
+        if target >= self.num_items:  # an item added after training: scored at the mean
+            return out
         for k, (h, a) in enumerate(zip(items.tolist(), ages.tolist(), strict=True)):
             if h >= self.num_items:
                 continue
@@ -187,8 +191,9 @@ class HybridScorer:
 
     def _raw(self, part: ItemItemPart | EmbeddingPart, items: np.ndarray, ages: np.ndarray):
         raw = part.raw(items, ages)
-        if raw.shape[0] < self.num_items:
-            raw = np.concatenate([raw, np.zeros(self.num_items - raw.shape[0])])
+        if raw.shape[0] < self.num_items:  # items added after training: the teacher's mean
+            fill = float(raw.mean()) if raw.size else 0.0
+            raw = np.concatenate([raw, np.full(self.num_items - raw.shape[0], fill)])
         return raw
 
     def score(self, items: np.ndarray, ages: np.ndarray) -> np.ndarray:
