@@ -10,27 +10,23 @@ graph the model used, for explanation paths.
 
 from __future__ import annotations
 
-import json
 import shutil
-from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from kgrec.data.added_items import AddedItems, added_stamp, load_added
-from kgrec.data.edges import INTERACTS, EdgeType, is_interaction
-from kgrec.data.hetero import GraphArtifact, load_artifact
+from kgrec.data.added_items import added_stamp, load_added
+from kgrec.data.edges import INTERACTS
+from kgrec.data.hetero import load_artifact
 from kgrec.data.history import History
 from kgrec.data.layout import TABLES_DIR
 from kgrec.data.split import SPLITS
 from kgrec.errors import KgrecError
 from kgrec.files import DamagedFileError, checksums, remove_stale, staging_dir, swap_dir
-from kgrec.naming import ITEM, USER, relation_name
+from kgrec.naming import ITEM, USER
 from kgrec.serve.bundle import (
     SCORER_DIR,
     Bundle,
@@ -42,6 +38,14 @@ from kgrec.serve.bundle import (
     model_id_of,
     recorded_artifacts,
     serving_dir,
+)
+from kgrec.serve.export_graph import (
+    Placed,
+    csr,
+    explanation_graph,
+    title_of,
+    user_rows,
+    write_json,
 )
 from kgrec.serve.graph import GRAPH_DIR
 from kgrec.serve.placement import place_items
@@ -99,8 +103,8 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
             "(retrain with kgrec train, or pass --checkpoint)"
         )
     history = History.from_artifact(artifact, SPLITS)
-    seen = _user_rows(np.concatenate([e.numpy() for e in artifact.split_edge_index.values()], 1))
-    seen_indptr, seen_indices = _csr(seen, num_users)
+    seen = user_rows(np.concatenate([e.numpy() for e in artifact.split_edge_index.values()], 1))
+    seen_indptr, seen_indices = csr(seen, num_users)
 
     item_ids = [str(x) for x in artifact.id_map.ids[ITEM]]
     titles = _titles(artifacts_dir, item_ids)
@@ -118,7 +122,7 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
     scorer = scorer_of(serving, added.embedding if added is not None else None)
 
     edge_types = [INTERACTS, *serving.edge_types]  # the history edges, then the KG's
-    graph = _explanation_graph(artifact, artifacts_dir, set(edge_types), added)
+    graph = explanation_graph(artifact, artifacts_dir, set(edge_types), added)
 
     target = serving_dir(checkpoint)
     remove_stale(target.parent)
@@ -135,8 +139,8 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
         }
         for name, values in arrays.items():
             np.save(staging / f"{name}.npy", values)
-        _write_json(staging / "users.json", [str(x) for x in artifact.id_map.ids[USER]])
-        _write_json(staging / "items.json", {"ids": item_ids, "titles": titles})
+        write_json(staging / "users.json", [str(x) for x in artifact.id_map.ids[USER]])
+        write_json(staging / "items.json", {"ids": item_ids, "titles": titles})
         graph.save(staging / GRAPH_DIR)
         save_scorer(scorer, staging / SCORER_DIR)
         files = sorted(str(f.relative_to(staging)) for f in staging.rglob("*") if f.is_file())
@@ -158,7 +162,7 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
             kind=serving.kind,
             files=checksums(staging, files),
         )
-        _write_json(staging / "meta.json", bundle_meta.to_json())
+        write_json(staging / "meta.json", bundle_meta.to_json())
         swap_dir(staging, target)
     finally:
         if staging.exists():
@@ -217,15 +221,9 @@ def _gnn_vectors(serving: ServingArrays, history: History) -> tuple[np.ndarray, 
     return users.numpy().astype(np.float32), serving.item_output.float().numpy()
 
 
-@dataclass(frozen=True)
-class _Placed:
-    items: AddedItems
-    embedding: np.ndarray  # [n, d]
-
-
 def _place_added(
     artifacts_dir: Path, item_ids: list[str], item_embedding: np.ndarray
-) -> _Placed | None:
+) -> Placed | None:
     """The added items of ``artifacts_dir`` (those the catalogue does not have now: a
     rebuild may have given them interactions) placed among the trained items."""
     added = load_added(artifacts_dir)
@@ -243,7 +241,7 @@ def _place_added(
         )
     entities = item_entities(artifacts_dir, item_ids)
     placement = place_items(added, item_embedding, x_dict[ITEM].numpy(), entities)
-    return _Placed(added, placement.embedding)
+    return Placed(added, placement.embedding)
 
 
 def item_entities(artifacts_dir: Path | str, item_ids: list[str]) -> list[set[str]]:
@@ -260,130 +258,6 @@ def item_entities(artifacts_dir: Path | str, item_ids: list[str]) -> list[set[st
     return linked
 
 
-@dataclass
-class _GraphArrays:
-    """What :mod:`kgrec.serve.graph` reads, before it is written."""
-
-    train: tuple[np.ndarray, np.ndarray]
-    item_entity: np.ndarray  # [4, N]
-    item_item: np.ndarray  # [3, M]
-    relations: list[EdgeType]
-    entity_types: list[str]
-    entities: dict[str, list[Any]]
-
-    def save(self, folder: Path) -> None:
-        folder.mkdir(parents=True)
-        np.save(folder / "train_indptr.npy", self.train[0])
-        np.save(folder / "train_indices.npy", self.train[1])
-        np.save(folder / "item_entity.npy", self.item_entity)
-        np.save(folder / "item_item.npy", self.item_item)
-        meta = {
-            "relations": [list(r) for r in self.relations],
-            "entity_types": self.entity_types,
-            "entities": self.entities,
-        }
-        _write_json(folder / "graph.json", meta)
-
-
-def _explanation_graph(
-    artifact: GraphArtifact,
-    artifacts_dir: Path,
-    used: set[EdgeType],
-    added: _Placed | None,
-) -> _GraphArrays:
-    """The used edges around items, from the artifact's own edge tensors (see
-    :mod:`kgrec.serve.graph`); items added later keep their links of used relations."""
-    num_users, num_items = artifact.num_nodes[USER], artifact.num_nodes[ITEM]
-    every = np.concatenate([e.numpy() for e in artifact.split_edge_index.values()], axis=1)
-    train = _csr(_user_rows(every), num_users)  # what the scorer reads: every split
-
-    relations: list[EdgeType] = []
-    ie_parts: list[np.ndarray] = []  # [5, n]: item, entity type, entity index, relation, head
-    ii_parts: list[np.ndarray] = []  # [3, n]
-    entity_types = sorted(t for t in artifact.num_nodes if t not in (USER, ITEM))
-    type_code = {t: k for k, t in enumerate(entity_types)}
-    for edge_type, edge_index in sorted(artifact.kg_edge_index.items()):
-        head, _, tail = edge_type
-        if edge_type not in used or is_interaction(edge_type) or USER in (head, tail):
-            continue
-        ei = edge_index.numpy().astype(np.int64)
-        rel = np.full(ei.shape[1], len(relations))
-        relations.append(edge_type)
-        if head == ITEM and tail == ITEM:
-            ii_parts.append(np.stack([ei[0], ei[1], rel]))
-        elif head == ITEM:
-            code = np.full(ei.shape[1], type_code[tail])
-            ie_parts.append(np.stack([ei[0], code, ei[1], rel, np.ones_like(rel)]))
-        elif tail == ITEM:
-            code = np.full(ei.shape[1], type_code[head])
-            ie_parts.append(np.stack([ei[1], code, ei[0], rel, np.zeros_like(rel)]))
-    if added is not None:
-        ie_parts += _added_links(artifact, added, used, relations, type_code, num_items)
-
-    ie = np.concatenate(ie_parts, axis=1) if ie_parts else np.zeros((5, 0), dtype=np.int64)
-    ii = np.concatenate(ii_parts, axis=1) if ii_parts else np.zeros((3, 0), dtype=np.int64)
-    # one graph entity per distinct (type, index), numbered in that order
-    _, entity = np.unique(
-        ie[1] * (max(artifact.num_nodes.values()) + 1) + ie[2], return_inverse=True
-    )
-    first = np.unique(entity, return_index=True)[1]
-    ent_type, ent_index = ie[1][first], ie[2][first]
-    ids = [
-        str(artifact.id_map.ids[entity_types[t]][k])
-        for t, k in zip(ent_type, ent_index, strict=True)
-    ]
-    names = _entity_names(artifacts_dir, ids)
-    return _GraphArrays(
-        train=train,
-        item_entity=np.stack([ie[0], entity, ie[3], ie[4]]).astype(np.int64),
-        item_item=ii.astype(np.int64),
-        relations=relations,
-        entity_types=entity_types,
-        entities={
-            "type": ent_type.tolist(),
-            "id": ids,
-            "name": names,
-            "index": ent_index.tolist(),
-        },
-    )
-
-
-def _added_links(
-    artifact: GraphArtifact,
-    added: _Placed,
-    used: set[EdgeType],
-    relations: list[EdgeType],
-    type_code: dict[str, int],
-    num_items: int,
-) -> list[np.ndarray]:
-    """``[5, n]`` item-entity edges of the added items whose relation the model used."""
-    position = {r: k for k, r in enumerate(relations)}
-    rows = []
-    for offset, item in enumerate(added.items.items):
-        for link in item.links:
-            edge_type = (ITEM, relation_name(link.relation), link.entity_type)
-            ids = artifact.id_map.ids.get(link.entity_type)
-            if edge_type not in used or ids is None or link.entity_type not in type_code:
-                continue
-            hit = np.flatnonzero(ids.astype(str) == link.entity_id)
-            if not hit.size:
-                continue
-            if edge_type not in position:
-                position[edge_type] = len(relations)
-                relations.append(edge_type)
-            code = type_code[link.entity_type]
-            rows.append([num_items + offset, code, int(hit[0]), position[edge_type], 1])
-    return [np.asarray(rows, dtype=np.int64).T] if rows else []
-
-
-def _entity_names(artifacts_dir: Path, ids: Iterable[str]) -> list[str]:
-    """Display names of entities (the id when the entities table has none)."""
-    table = pd.read_parquet(artifacts_dir / TABLES_DIR / "entities.parquet")
-    names = table["name"] if "name" in table.columns else table["entity_id"]
-    named = dict(zip(table["entity_id"].astype(str), names, strict=True))
-    return [_title(named.get(e), e) for e in ids]
-
-
 def _titles(artifacts_dir: Path, item_ids: list[str]) -> list[str]:
     """Item titles (the id when an item has none)."""
     path = artifacts_dir / TABLES_DIR / "items.parquet"
@@ -393,26 +267,4 @@ def _titles(artifacts_dir: Path, item_ids: list[str]) -> list[str]:
     if "title" not in frame.columns:
         return list(item_ids)
     named = dict(zip(frame["item_id"].astype(str), frame["title"], strict=False))
-    return [_title(named.get(i), i) for i in item_ids]
-
-
-def _user_rows(edge_index: np.ndarray) -> np.ndarray:
-    """``[2, E]`` user-item edges, deduplicated and sorted by (user, item)."""
-    return np.unique(edge_index.astype(np.int64).T, axis=0).T
-
-
-def _csr(edges: np.ndarray, num_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """CSR ``(indptr [num_rows + 1], indices [E])`` of sorted ``[2, E]`` row-column pairs."""
-    indptr = np.zeros(num_rows + 1, dtype=np.int64)
-    np.cumsum(np.bincount(edges[0], minlength=num_rows), out=indptr[1:])
-    return indptr, edges[1].astype(np.int64)
-
-
-def _title(value: Any, fallback: str) -> str:
-    if value is None or (isinstance(value, float) and value != value) or str(value) == "":
-        return fallback
-    return str(value)
-
-
-def _write_json(path: Path, value: Any) -> None:
-    path.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+    return [title_of(named.get(i), i) for i in item_ids]
