@@ -8,7 +8,8 @@ app = typer.Typer(
     name="kgrec",
     help=(
         "Knowledge-graph recommender: load user-item-attribute triples into a graph database "
-        "and a PyG heterograph, train a GNN, serve explained recommendations.\n\n"
+        "and a PyG heterograph, train a hybrid of item-item models and a GNN, serve explained"
+        " recommendations.\n\n"
         "Examples:\n\n"
         "  kgrec build-graph                      # the demo dataset in data/demo\n\n"
         "  kgrec build-graph -c configs/ml-100k.yaml\n\n"

@@ -1,4 +1,4 @@
-"""Serving commands: ``recommend`` and ``explain``.
+"""Serving command: ``recommend`` (``explain`` is in :mod:`kgrec.cli.explain`).
 
 ``kgrec recommend`` reads only the serving bundle (numpy + json), so one user is answered
 without importing torch or pandas; the bundle is (re)exported from the checkpoint first when it
@@ -31,10 +31,9 @@ from kgrec.config import Config
 from kgrec.errors import KgrecError
 from kgrec.files import DamagedFileError
 from kgrec.serve.bundle import Bundle, fresh_bundle
-from kgrec.serve.graph_path import GraphPath
 from kgrec.serve.paths import Explainer
 from kgrec.serve.recommend import Recommendation, Recommender, parse_seed_items
-from kgrec.serve.record import new_request_id, record_served, served
+from kgrec.serve.record import new_request_id, record_served
 
 FORMATS = ("table", "json", "csv")
 BATCH = 256
@@ -135,9 +134,11 @@ def recommend_command(
 ) -> None:
     """Recommend the top-k unseen items for a user (or for every user of a file).
 
-    Scores are dot products of the trained model's embeddings; items a user has interacted
-    with are never recommended. Batch mode streams --users-file and writes one line (json:
-    one JSON object; csv: one row; table: one line) per user. --record writes
+    Scores are the trained hybrid's (item-item teacher + GNN), recomputed from the user's
+    time-ordered history, so their latest items weigh most; --seed-items adds items a known
+    user just consumed (new behaviour counts at once, no retraining) or serves a new user.
+    Items a user has interacted with are never recommended. Batch mode streams --users-file
+    and writes one line (json: one JSON object; csv: one row; table: one line) per user. --record writes
     (:User)-[:RECOMMENDED {rank, score, model_id, at, paths, request_id}]->(:Item) and
     returns once the record is durable; give --request-id to make a retry safe (the same
     id is recorded once; reusing it for another list is refused).
@@ -323,94 +324,3 @@ def _emit_batch(
     if chunk:
         flush()
     return failed
-
-
-@app.command("explain")
-@friendly_errors
-def explain_command(
-    user: str = typer.Option(..., "--user", "-u", help="External user id."),
-    item: str = typer.Option(..., "--item", "-i", help="External item id."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table or json."),
-    limit: int = typer.Option(3, "--limit", "-n", help="Paths to show.", min=1),
-    served_only: bool = typer.Option(
-        False, "--served", help="Answer from the recorded RECOMMENDED relationships."
-    ),
-    checkpoint: Path | None = CheckpointOption,
-    artifacts: Path | None = ArtifactsOption,
-    config_path: Path | None = ConfigOption,
-) -> None:
-    """Explain why an item suits a user: graph paths (at most 3 hops) ranked by the model.
-
-    Each path (user -> rated item -> shared director/actor/genre or co-rater -> item) comes
-    with its contribution: how much deleting it from the model's graph would lower the
-    score. Only edges the model propagated over are cited (a model trained with --no-kg
-    gets no attribute paths). --served instead reads what was recorded when the item was
-    served (kgrec recommend --record): when, at which rank, by which model, and the paths
-    stored then.
-
-    Examples:
-
-      kgrec explain --user u0001 --item i0103
-
-      kgrec explain --user u0001 --item i0103 --format json
-
-      kgrec explain --user u0001 --item i0103 --served
-    """
-    check_format(fmt, ("table", "json"))
-    config = serve_config(config_path, artifacts)
-    if served_only:
-        _explain_served(config, user, item, fmt, limit)
-        return
-    bundle = open_served_bundle(config, checkpoint)
-    paths = Explainer(bundle).explain(user, item, limit=limit)
-    if fmt == "json":
-        out = {
-            "user_id": user,
-            "item_id": item,
-            "model_id": bundle.model_id,
-            "paths": [p.to_dict() for p in paths],
-        }
-        typer.echo(json.dumps(out, ensure_ascii=False))
-        return
-    if not paths:
-        typer.echo(f"no path of at most 3 hops in the model's graph links user {user} to {item}")
-        return
-    typer.echo(f"why {item} for {user} (model {bundle.model_id}), strongest paths first:")
-    for n, p in enumerate(paths, start=1):
-        typer.echo(f"{n}. {p.sentence}  (contribution {p.contribution:+.3f})")
-        typer.echo(f"   {' '.join(_hop(p, k) for k in range(p.hops))}")
-
-
-def _explain_served(config: Config, user: str, item: str, fmt: str, limit: int) -> None:
-    store = open_graph_store(config)
-    try:
-        records = served(store, user, item)
-    finally:
-        store.close()
-    if not records:
-        raise KgrecError(
-            f"item {item!r} was never recorded as served to user {user!r} "
-            "(record lists with kgrec recommend --record)"
-        )
-    if fmt == "json":
-        rows = [r.to_dict() for r in records]
-        typer.echo(json.dumps({"user_id": user, "item_id": item, "served": rows}))
-        return
-    for r in records:
-        typer.echo(
-            f"served {r.at} by model {r.model_id} at rank {r.rank} "
-            f"(score {r.score:.4f}, request {r.request_id})"
-        )
-        for recorded in r.paths[:limit]:
-            typer.echo(f"  - {recorded.sentence}")
-
-
-def _hop(path: GraphPath, k: int) -> str:
-    edge = path.edges[k]
-    src, dst = path.nodes[edge.source], path.nodes[edge.target]
-    return f"({_node(src.type, src.id)})-[:{edge.type}]->({_node(dst.type, dst.id)})"
-
-
-def _node(node_type: str, node_id: str) -> str:
-    """``type:id``, without repeating a type the id already starts with."""
-    return node_id if node_id.startswith(f"{node_type}:") else f"{node_type}:{node_id}"
