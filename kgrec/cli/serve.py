@@ -140,8 +140,8 @@ def recommend_command(
     Items a user has interacted with are never recommended. Batch mode streams --users-file
     and writes one line (json: one JSON object; csv: one row; table: one line) per user.
     --record writes (:User)-[:RECOMMENDED {rank, score, model_id, at, paths,
-    request_id}]->(:Item) and returns once the record is durable; give --request-id to make a retry safe (the same
-    id is recorded once; reusing it for another list is refused).
+    request_id}]->(:Item) and returns once the record is durable; give --request-id to make
+    a retry safe (the same id is recorded once; reusing it for another list is refused).
 
     Examples:
 
