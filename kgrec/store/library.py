@@ -8,14 +8,11 @@ Each library file starts with a header of ``//`` comment lines::
     //   limit (int, default 10, items per genre)
     // example: kgrec cypher run top_items_per_genre -p genre=genre:drama -p limit=5
 
-A line starting with ``//`` and an indent continues the previous key. Each parameter is
-``name (type[, default VALUE][, description ...])`` with type ``string``, ``int``, ``float``
-or ``bool``; a parameter with a default is optional (``default null`` sends ``null``, which
-the query treats as "no filter"), one without is required. ``params: none`` declares none.
-
-Files written by users are read leniently: without a header the name is the file's stem,
-the purpose its first comment line, and the parameters the ``$names`` in the text (required,
-values passed as given). Values always travel as parameters, never as query text.
+``//`` plus an indent continues a key. A parameter is ``name (type[, default VALUE][, ...])``,
+type ``string``, ``int``, ``float`` or ``bool``; one with a default is optional (``default
+null`` sends ``null``: "no filter"); ``params: none`` declares none. Files without a header
+are read leniently (name: the stem, purpose: the first comment, parameters: the ``$names``,
+required). Values always travel as parameters, never as query text.
 """
 
 from __future__ import annotations
@@ -335,8 +332,9 @@ def bind_params(query: QueryFile, given: Mapping[str, Any]) -> dict[str, Any]:
         try:
             bound[param.name] = _coerce(value, param.type)
         except ValueError:
+            kind = ARTICLES.get(param.type, f"a {param.type}")
             raise KgrecError(
-                f"query {label}: parameter {param.name} must be {_article(param.type)}, "
+                f"query {label}: parameter {param.name} must be {kind}, "
                 f"got {value!r}.{_example(query)}"
             ) from None
     if missing:
@@ -400,7 +398,4 @@ def _example(query: QueryFile) -> str:
     return f"\nExample: {query.example}" if query.example else ""
 
 
-def _article(ptype: str) -> str:
-    return {"int": "an int", "float": "a number (float)", "bool": "true or false"}.get(
-        ptype, f"a {ptype}"
-    )
+ARTICLES = {"int": "an int", "float": "a number (float)", "bool": "true or false"}
