@@ -36,6 +36,7 @@ TYPES = ("string", "int", "float", "bool", "any")
 """Parameter types; ``any`` (undeclared ``$names``) passes values through unchanged."""
 
 HEADER_KEYS = ("name", "purpose", "params", "example")
+ARTICLES = {"int": "an int", "float": "a number (float)", "bool": "true or false"}
 _KEY_LINE = re.compile(r"^//\s?(name|purpose|params|example)\s*:\s*(.*)$", re.IGNORECASE)
 _PARAM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.DOTALL)
 _DOLLAR = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -396,6 +397,3 @@ def _signature(query: QueryFile) -> str:
 
 def _example(query: QueryFile) -> str:
     return f"\nExample: {query.example}" if query.example else ""
-
-
-ARTICLES = {"int": "an int", "float": "a number (float)", "bool": "true or false"}
