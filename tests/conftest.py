@@ -53,31 +53,18 @@ class TrainedModel:
     checkpoint: Path
 
 
-def train_demo_model(
-    root: Path,
-    *,
-    dataset: Path | None = None,
-    epochs: int = 4,
-    overrides: dict[str, Any] | None = None,
-    x_dict: dict[str, Any] | None = None,
-) -> TrainedModel:
-    """Build the demo data (or ``dataset``, a contract folder) and train a small hybrid on it
-    (teacher: EASE + shared KG entities on tiny grids; GNN: 16-d id embeddings, the blend
-    weight fixed at 1 so both parts serve; a few seconds). ``overrides``: dotted config keys
-    (``{"model.use_kg": False}``); ``x_dict``: text features for a text model."""
-    from kgrec.build import build_graph
+def small_demo_config(
+    artifacts: Path, data: Path, epochs: int = 4, overrides: dict[str, Any] | None = None
+) -> Any:
+    """The config of :func:`train_demo_model`: tiny teacher grids, a 16-d id-only GNN, the
+    blend weight fixed at 1 (both parts serve), no database; ``overrides`` on top."""
     from kgrec.config import load_config
-    from kgrec.data.hetero import load_artifact
-    from kgrec.eval.metrics import evaluate_ranking
-    from kgrec.train.trainer import train
 
-    folder = root / "art"
-    data = dataset or REPO / "data" / "demo"
-    config = load_config(
+    return load_config(
         None,
         {
             "dataset.path": str(data),
-            "artifacts": str(folder),
+            "artifacts": str(artifacts),
             "store.enabled": False,
             "model.embedding_dim": 16,
             "model.use_text": False,
@@ -94,6 +81,28 @@ def train_demo_model(
             **(overrides or {}),
         },
     )
+
+
+def train_demo_model(
+    root: Path,
+    *,
+    dataset: Path | None = None,
+    epochs: int = 4,
+    overrides: dict[str, Any] | None = None,
+    x_dict: dict[str, Any] | None = None,
+) -> TrainedModel:
+    """Build the demo data (or ``dataset``, a contract folder) and train a small hybrid on it
+    (teacher: EASE + shared KG entities on tiny grids; GNN: 16-d id embeddings, the blend
+    weight fixed at 1 so both parts serve; a few seconds). ``overrides``: dotted config keys
+    (``{"model.use_kg": False}``); ``x_dict``: text features for a text model."""
+    from kgrec.build import build_graph
+    from kgrec.data.hetero import load_artifact
+    from kgrec.eval.metrics import evaluate_ranking
+    from kgrec.train.trainer import train
+
+    folder = root / "art"
+    data = dataset or REPO / "data" / "demo"
+    config = small_demo_config(folder, data, epochs, overrides)
     build_graph(config)
     artifact = load_artifact(folder)
     result = train(

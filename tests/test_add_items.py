@@ -25,7 +25,7 @@ from kgrec.store.factory import open_store
 from kgrec.text.encoder import HashingEncoder
 from kgrec.text.features import compute_features, load_features
 from kgrec.train.trainer import train
-from tests.conftest import train_demo_model
+from tests.conftest import small_demo_config, train_demo_model
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "data" / "demo"
@@ -172,27 +172,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _train_other(art: Path, out: Path) -> Path:
     """Another (smaller, differently seeded) text model on the same artifacts."""
-    config = load_config(
-        None,
-        {
-            "dataset.path": str(DEMO),
-            "artifacts": str(art),
-            "store.enabled": False,
-            "model.embedding_dim": 16,
-            "model.use_text": True,
-            "model.min_relation_edges": 1,
-            "teacher.components": ["ease", "entity"],
-            "teacher.decays": [1.0],
-            "teacher.ease_l2": [50.0],
-            "teacher.weight_grid": [0.0, 0.5],
-            "train.device": "cpu",
-            "train.epochs": 2,
-            "train.eval_every": 1,
-            "train.batch_size": 64,
-            "train.blend_grid": [1.0],
-            "train.seed": 3,
-        },
-    )
+    overrides = {"model.use_text": True, "train.eval_every": 1, "train.seed": 3}
+    config = small_demo_config(art, DEMO, epochs=2, overrides=overrides)
     artifact = load_artifact(art)
     x_dict, _ = load_features(art)
     return train(

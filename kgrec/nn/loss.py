@@ -1,15 +1,12 @@
-"""Training losses: softmax ranking loss, listwise distillation, contrastive views, BPR, TransE.
+"""Training losses: softmax ranking loss, listwise distillation, contrastive views.
 
 References:
     - Softmax over the catalogue (the sampled-softmax / InfoNCE family): Covington et al.,
       "Deep Neural Networks for YouTube Recommendations", RecSys'16; SimpleX (CIKM'21).
     - Perturbed-embedding contrastive views: Yu et al., "XSimGCL: Towards Extremely Simple
       Graph Contrastive Learning for Recommendation", TKDE'23.
-    - BPR: Rendle et al., "BPR: Bayesian Personalized Ranking from Implicit Feedback", UAI'09.
     - Ranking distillation: Tang & Wang, "Ranking Distillation", KDD'18; Kang et al., "DE-RRD:
       A Knowledge Distillation Framework for Recommender System", CIKM'20.
-    - TransE: Bordes et al., "Translating Embeddings for Modeling Multi-relational Data",
-      NeurIPS'13 (the form of ``torch_geometric.nn.kge.TransE``).
 """
 
 from __future__ import annotations
@@ -53,31 +50,6 @@ def perturb(embedding: Tensor, eps: float) -> Tensor:
     return embedding + eps * torch.sign(embedding) * noise
 
 
-def bpr_loss(pos_score: Tensor, neg_score: Tensor) -> Tensor:
-    """Bayesian personalised ranking loss ``mean(-log sigmoid(pos - neg))`` (a scalar).
-
-    Args:
-        pos_score: Scores of the positive pairs ``[B]``.
-        neg_score: Scores of sampled negatives, ``[B]`` or ``[B, num_negatives]``.
-    """
-    if neg_score.dim() == pos_score.dim() + 1:
-        pos_score = pos_score.unsqueeze(-1)
-    return -F.logsigmoid(pos_score - neg_score).mean()
-
-
-def l2_regularization(*embeddings: Tensor, batch_size: int) -> Tensor:
-    """LightGCN-style L2 penalty ``sum ||e||^2 / (2 B)`` on the batch's ego embeddings.
-
-    Args:
-        embeddings: Any number of ``[B, d]`` (or ``[B, n, d]``) layer-0 embeddings.
-        batch_size: ``B``, the number of training triples in the batch.
-    """
-    if not embeddings:
-        return torch.zeros(())
-    total = torch.stack([e.float().pow(2).sum() for e in embeddings]).sum()
-    return 0.5 * total / max(batch_size, 1)
-
-
 def listwise_kd_loss(
     student_scores: Tensor,
     teacher_scores: Tensor,
@@ -115,33 +87,3 @@ def listwise_kd_loss(
     if weight is not None:
         rows = rows * weight.to(rows.dtype)
     return rows.mean() * temperature**2
-
-
-def kg_loss(
-    head: Tensor,
-    relation: Tensor,
-    tail: Tensor,
-    neg_tail: Tensor,
-    margin: float = 1.0,
-    p_norm: float = 1.0,
-) -> Tensor:
-    r"""TransE margin loss ``max(0, margin - f(h, r, t) + f(h, r, t'))`` (a scalar).
-
-    ``f(h, r, t) = -||norm(h) + r - norm(t)||_p`` exactly as in
-    ``torch_geometric.nn.kge.TransE``, but on embeddings the caller supplies (the model's ego
-    embeddings and relation vectors), so the KG objective shapes the recommender's own space.
-
-    Args:
-        head: Head embeddings ``[E, d]``.
-        relation: Relation embeddings ``[E, d]``.
-        tail: True tail embeddings ``[E, d]``.
-        neg_tail: Corrupted tail embeddings ``[E, d]``.
-    """
-
-    def score(t: Tensor) -> Tensor:
-        h = F.normalize(head, p=p_norm, dim=-1)
-        t = F.normalize(t, p=p_norm, dim=-1)
-        return -(h + relation - t).norm(p=p_norm, dim=-1)
-
-    pos, neg = score(tail), score(neg_tail)
-    return F.margin_ranking_loss(pos, neg, torch.ones_like(pos), margin=margin)

@@ -83,7 +83,7 @@ class BundleMeta:
         kind: What the checkpoint serves: ``hybrid``, ``gnn`` or ``teacher``.
         num_seen: Stored (user, item) pairs.
         edge_types: The edge types the model propagated over, ``(src, rel, dst)``
-            (:func:`kgrec.serve.export.message_passing_edge_types`); explanations walk only
+            (the user-item type, then the KG types the scorer reads); explanations walk only
             these.
         format: The bundle format (:data:`FORMAT`).
         files: ``{relative path: {"sha256", "bytes"}}`` of every other file.

@@ -11,11 +11,6 @@ from kgrec.naming import relation_words
 GENRE_RELATIONS = frozenset({"has genre", "genre", "in genre"})
 
 
-def direct_sentence(item: str) -> str:
-    """The item itself is in the user's history."""
-    return f"You already rated *{item}*"
-
-
 def attribute_sentence(
     rated: str, item: str, relation: str, entity_name: str, entity_id: str, item_is_head: bool
 ) -> str:

@@ -236,11 +236,6 @@ def checkpoint_metrics(path: Path | str) -> dict[str, Any]:
     return dict(_read(Path(path), "cpu").get("metrics") or {})
 
 
-def checkpoint_config(path: Path | str) -> dict[str, Any]:
-    """The run configuration stored in a checkpoint."""
-    return dict(_read(Path(path), "cpu").get("config") or {})
-
-
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in config.items():

@@ -39,7 +39,7 @@ from torch import Tensor
 
 from kgrec.config import Config
 from kgrec.data.hetero import GraphArtifact
-from kgrec.data.history import History, Prefix
+from kgrec.data.history import History
 from kgrec.device import resolve_device
 from kgrec.nn.ensemble import Ensemble, standardize
 from kgrec.nn.hybrid import Hybrid
@@ -319,8 +319,3 @@ class _Log:
     def write(self, record: Mapping[str, Any]) -> None:
         with self.path.open("a", encoding="utf-8") as log:
             log.write(json.dumps(record, sort_keys=True, default=float) + "\n")
-
-
-def prefix_of(history: History, users: Tensor) -> Prefix:
-    """The whole histories of ``users`` (a convenience for scoring)."""
-    return history.select(users)

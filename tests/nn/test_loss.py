@@ -6,35 +6,11 @@ import pytest
 import torch
 
 from kgrec.nn.loss import (
-    bpr_loss,
     info_nce,
-    kg_loss,
-    l2_regularization,
     listwise_kd_loss,
     perturb,
     softmax_loss,
 )
-
-
-@pytest.mark.parametrize("num_negatives", [None, 3])
-def test_bpr_is_positive_scalar(num_negatives: int | None) -> None:
-    pos = torch.randn(8, requires_grad=True)
-    neg = torch.randn(8) if num_negatives is None else torch.randn(8, num_negatives)
-    loss = bpr_loss(pos, neg)
-    assert loss.dim() == 0 and loss.item() > 0
-    loss.backward()
-    assert pos.grad is not None and (pos.grad < 0).all()  # raising positives lowers the loss
-
-
-def test_bpr_prefers_ranked_pairs() -> None:
-    assert bpr_loss(torch.full((4,), 5.0), torch.zeros(4)) < bpr_loss(
-        torch.zeros(4), torch.full((4,), 5.0)
-    )
-
-
-def test_l2() -> None:
-    a, b = torch.ones(4, 2), torch.ones(4, 3, 2)
-    assert l2_regularization(a, b, batch_size=4).item() == pytest.approx(0.5 * (8 + 24) / 4)
 
 
 @pytest.mark.parametrize("temperature", [0.5, 1.0, 4.0])
@@ -64,18 +40,6 @@ def test_kd_no_gradient_into_teacher() -> None:
     teacher = torch.randn(2, 4, requires_grad=True)
     listwise_kd_loss(torch.randn(2, 4, requires_grad=True), teacher).backward()
     assert teacher.grad is None
-
-
-def test_kg_loss() -> None:
-    torch.manual_seed(0)
-    h, r, t = torch.randn(16, 8), torch.randn(16, 8), torch.randn(16, 8)
-    loss = kg_loss(h, r, t, torch.randn(16, 8))
-    assert loss.dim() == 0 and loss.item() >= 0
-    # a perfect translation with a far negative costs nothing
-    hn = torch.nn.functional.normalize(h, p=1.0, dim=-1)
-    tn = torch.nn.functional.normalize(t, p=1.0, dim=-1)
-    perfect = kg_loss(h, tn - hn, t, -10 * t, margin=0.1)
-    assert perfect.item() == pytest.approx(0.0, abs=1e-5)
 
 
 def test_softmax_loss_is_the_cross_entropy_of_the_targets() -> None:
