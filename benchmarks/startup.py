@@ -1,19 +1,26 @@
-"""Start-up benchmark: wall time of ``kgrec cypher run`` on a trivial query from process start.
+"""Start-up benchmark: wall time of ``kgrec recommend`` and ``kgrec cypher run`` from process start.
 
 The embedded server is started first (its start-up is not what is measured); then each
 command runs ``--runs`` times in a fresh process and the median, minimum and maximum wall
 times and the median CPU time are reported, beside the interpreter's own floor (``python -c
-pass``), the 1-minute load average and the modules the command imported (pandas, numpy and
-torch must not be among them). Uses hyperfine when it is on PATH, else a subprocess loop.
+pass``), the 1-minute load average and the modules the commands imported (pandas and torch
+must not be among them). ``recommend`` is timed when ``--user`` is given, on the trained
+model in the config's artifacts (a fresh serving bundle is written first). Uses hyperfine
+when it is on PATH, else a subprocess loop.
+
+``--count-imports`` prints instead how many imports sit inside functions in ``kgrec/``
+(every ``import`` / ``from ... import`` nested in a ``def``), by file.
 
 Usage::
 
-    python benchmarks/startup.py -c configs/ml-100k.yaml --runs 5
+    python benchmarks/startup.py -c configs/ml-100k.yaml --runs 5 --user 1
+    python benchmarks/startup.py --count-imports
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
 import resource
@@ -24,10 +31,28 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 QUERY = "MATCH (u:User) RETURN count(u) AS users"
 HEAVY = ("pandas", "numpy", "torch", "pyarrow")
+PACKAGE = Path(__file__).resolve().parents[1] / "kgrec"
+
+
+def function_imports(package: Path = PACKAGE) -> Counter[str]:
+    """Imports nested in a function (``def`` or ``async def``), by file under ``package``."""
+    counts: Counter[str] = Counter()
+
+    def visit(node: ast.AST, name: str, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if in_function and isinstance(child, ast.Import | ast.ImportFrom):
+                counts[name] += 1
+            is_def = isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef)
+            visit(child, name, in_function or is_def)
+
+    for path in sorted(package.rglob("*.py")):
+        visit(ast.parse(path.read_text()), str(path.relative_to(package.parent)), False)
+    return counts
 
 
 def timed(command: list[str], runs: int) -> tuple[list[float], list[float]]:
@@ -56,12 +81,11 @@ def timed(command: list[str], runs: int) -> tuple[list[float], list[float]]:
     return walls, cpus
 
 
-def imported(config: str | None) -> list[str]:
-    """Heavy modules loaded by one in-process ``cypher run``."""
-    flag = f"'-c', {config!r}, " if config else ""
+def imported(args: list[str]) -> list[str]:
+    """Heavy modules loaded by one in-process run of ``kgrec <args>``."""
     code = (
         "import sys\nfrom kgrec.cli import app\ntry:\n"
-        f"    app(['cypher', 'run', {flag}{QUERY!r}, '-f', 'csv'])\n"
+        f"    app({args!r})\n"
         "except SystemExit:\n    pass\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
     )
@@ -69,33 +93,52 @@ def imported(config: str | None) -> list[str]:
     return json.loads(done.stdout.strip().splitlines()[-1].replace("'", '"'))
 
 
+def print_function_imports() -> None:
+    counts = function_imports()
+    print(f"{sum(counts.values())} imports inside functions in kgrec/")
+    for name, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        print(f"{count:4d}  {name}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-c", "--config", default=None)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--user", default=None, help="time `kgrec recommend --user USER` too")
+    parser.add_argument("--count-imports", action="store_true", help="count imports in functions")
     args = parser.parse_args()
+    if args.count_imports:
+        print_function_imports()
+        return
 
     from kgrec.cli import app
 
-    try:  # start the embedded server (and check the graph answers) before timing anything
-        app(["cypher", "run", *(["-c", args.config] if args.config else []), QUERY])
-    except SystemExit as exc:
-        if exc.code:
-            raise
+    config = ["-c", args.config] if args.config else []
+    cypher = ["cypher", "run", *config, QUERY]
+    recommend = ["recommend", *config, "--user", str(args.user)]
+    for warm_up in (cypher, *([recommend] if args.user else [])):
+        try:  # start the server and write the serving bundle before timing anything
+            app([*warm_up, "-f", "csv"])
+        except SystemExit as exc:
+            if exc.code:
+                raise
     kgrec = [sys.executable, "-m", "kgrec"]
-    cypher = [*kgrec, "cypher", "run", *(["-c", args.config] if args.config else []), QUERY]
     results: dict[str, object] = {
         "runs": args.runs,
         "tool": "hyperfine" if shutil.which("hyperfine") else "subprocess loop",
         "cpus": os.cpu_count(),
         "load_average_1min": round(os.getloadavg()[0], 2),
     }
-    for name, command in (
-        ("python -c pass", [sys.executable, "-c", "pass"]),
-        ("kgrec --help", [*kgrec, "--help"]),
-        ("kgrec cypher run (csv)", [*cypher, "-f", "csv"]),
-        ("kgrec cypher run (table)", cypher),
-    ):
+    commands = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "kgrec --help": [*kgrec, "--help"],
+        "kgrec cypher run (csv)": [*kgrec, *cypher, "-f", "csv"],
+        "kgrec cypher run (table)": [*kgrec, *cypher],
+    }
+    if args.user:
+        commands["kgrec recommend (json)"] = [*kgrec, *recommend, "-f", "json"]
+        commands["kgrec recommend (table)"] = [*kgrec, *recommend]
+    for name, command in commands.items():
         walls, cpus = timed(command, args.runs)
         results[name] = {
             "median_s": round(statistics.median(walls), 3),
@@ -103,7 +146,9 @@ def main() -> None:
             "max_s": round(max(walls), 3),
             "median_cpu_s": round(statistics.median(cpus), 3),
         }
-    results["heavy modules imported by cypher run"] = imported(args.config)
+    results["heavy modules imported by cypher run"] = imported([*cypher, "-f", "csv"])
+    if args.user:
+        results["heavy modules imported by recommend"] = imported([*recommend, "-f", "json"])
     print(json.dumps(results, indent=2))
 
 

@@ -22,14 +22,11 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from kgrec.config import StoreConfig
 from kgrec.errors import KgrecError
 from kgrec.files import remove_stale, write_private
 from kgrec.locks import artifact_lock
-
-if TYPE_CHECKING:
-    from kgrec.config import StoreConfig
 
 JOURNAL_SUFFIX = ".journal.json"
 
@@ -146,7 +143,6 @@ def recover(target: Path, store_config: StoreConfig | None) -> list[str]:
 
 def _staging_graph_exists(journal: SwapJournal, store_config: StoreConfig | None) -> bool:
     """Whether the journal's staging graph is still there (dropped when it is)."""
-    from kgrec.config import StoreConfig
     from kgrec.store.factory import open_store
 
     config = replace(store_config or StoreConfig(), graph=journal.graph or "kgrec", enabled=True)

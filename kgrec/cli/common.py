@@ -1,9 +1,9 @@
 """Pieces every command shares: error handling, options, config, output, the graph store.
 
-Command modules import only what is light at module level (typer, the config, numpy
-serving), so ``kgrec --help`` and ``kgrec recommend`` start fast; the few heavy imports
-(rich tables, the graph store's clients, torch stages) happen inside the functions below or
-inside the commands that need them, each with the reason.
+Every command imports this module, so it imports only what is light (typer, the config);
+the three heavier imports (rich for tables and progress bars, the graph store's clients)
+happen inside the functions below that need them, so that ``kgrec recommend -f json`` loads
+neither.
 """
 
 from __future__ import annotations
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from kgrec.config import Config, load_config
+from kgrec.config import Config, config_file, load_config
 from kgrec.errors import KgrecError
+from kgrec.swap import recover_interrupted
 
 if TYPE_CHECKING:
     from kgrec.progress import Reporter
@@ -74,12 +75,8 @@ def load_cli_config(
     exists (else the defaults), with ``overrides`` applied. With ``recover``, a build-graph
     swap that a killed run left half done in its artifact folder is finished or rolled back
     first (:mod:`kgrec.swap`)."""
-    from kgrec.config import config_file
-
     config = load_config(config_file(path), overrides)
     if recover:
-        from kgrec.swap import recover_interrupted
-
         for note in recover_interrupted(config.artifacts_dir, config.store):
             typer.secho(f"note: {note}", err=True)
     return config

@@ -1,4 +1,5 @@
-"""``kgrec db``: start, stop and describe the embedded graph database, and show a graph's schema."""
+"""``kgrec db``: start, stop and describe the embedded graph database, and show a graph's schema
+(``db export`` is in :mod:`kgrec.cli.db_export`)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,20 @@ import json
 import shlex
 import shutil
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from kgrec.cli.apps import db_app
-from kgrec.cli.common import ArtifactsOption, ConfigOption, friendly_errors, load_cli_config
-
-if TYPE_CHECKING:
-    from kgrec.config import Config
-    from kgrec.store.base import GraphPayload
-    from kgrec.store.schema import GraphSchema, Property
-    from kgrec.store.server import FalkorDBServer, ServerInfo
+from kgrec.cli.common import ConfigOption, friendly_errors, load_cli_config
+from kgrec.config import Config, config_file
+from kgrec.store.factory import open_store
+from kgrec.store.falkordb import FalkorDBStore
+from kgrec.store.schema import GraphSchema, Property, read_schema
+from kgrec.store.server import FalkorDBServer, ServerInfo
 
 COUNT = "MATCH (n) RETURN count(n) AS nodes"
 
@@ -36,8 +37,6 @@ class Connection:
 
 
 def _server(config_path: Path | None) -> tuple[FalkorDBServer, Config, Path | None]:
-    from kgrec.config import config_file
-    from kgrec.store.server import FalkorDBServer
 
     config = load_cli_config(config_path, {}, recover=False)
     return (
@@ -128,8 +127,6 @@ def db_status(
 def _connection(
     server: FalkorDBServer, info: ServerInfo, config: Config, path: Path | None
 ) -> Connection:
-    from kgrec.store.falkordb import FalkorDBStore
-
     store = FalkorDBStore(info.host, info.port, server.password(), graph=config.store.graph)
     try:
         graphs = store.graphs()
@@ -195,9 +192,6 @@ def db_schema(
     """
     if fmt not in ("table", "json"):
         raise typer.BadParameter("choose table or json", param_hint="--format")
-    from kgrec.store.factory import open_store
-    from kgrec.store.schema import read_schema
-
     config = load_cli_config(config_path, {})
     store = open_store(config.store, config.state_path)
     try:
@@ -212,9 +206,6 @@ def db_schema(
 
 
 def _print_schema(graph: str, schema: GraphSchema) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     nodes = sum(n.nodes for n in schema.labels)
     rels = sum(r.relationships for r in schema.relationships)
     labels = Table(title=f"graph {graph}: {nodes:,} nodes, {rels:,} relationships")
@@ -245,85 +236,3 @@ def _properties(properties: tuple[Property, ...], total: int | None) -> str:
             text += f" ({prop.holders:,})"
         parts.append(text)
     return ", ".join(parts) or "-"
-
-
-@db_app.command("export")
-@friendly_errors
-def db_export(
-    config_path: Path | None = ConfigOption,
-    artifacts: Path | None = ArtifactsOption,
-    neo4j_import: Path = typer.Option(
-        ..., "--neo4j-import", help="Folder for the CSV files (created; must hold no CSVs)."
-    ),
-    database: str = typer.Option("neo4j", "--database", help="Neo4j database to import into."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable report."),
-) -> None:
-    """Export the graph as CSV files for Neo4j's offline importer (neo4j-admin database
-    import): one file per label and per relationship type, typed headers, ids kept as the
-    id property. Prints the import command and writes it to import.txt, with the
-    uniqueness constraints to run afterwards in constraints.cypher.
-
-    The graph is the one build-graph loads (from the artifact folder, plus the items of
-    add-items); served recommendations recorded with --record are not included.
-
-    Examples:
-
-      kgrec db export --neo4j-import /tmp/neo4j-import
-
-      kgrec db export -c configs/ml-100k.yaml --neo4j-import /tmp/ml100k --database movies
-    """
-    from kgrec.store.neo4j_import import write_neo4j_import
-
-    config = load_cli_config(config_path, {"artifacts": str(artifacts) if artifacts else None})
-    payload = _artifact_payload(config.artifacts_dir)
-    result = write_neo4j_import(payload, neo4j_import, database=database)
-    if as_json:
-        files = [asdict(f) for f in result.files]
-        report = {"folder": result.folder, "command": result.command, "files": files}
-        typer.echo(json.dumps({**report, "constraints": result.constraints}, indent=2))
-        return
-    for exported in result.files:
-        typer.echo(f"{exported.rows:>12,}  {exported.kind:<13} {exported.name}  {exported.path}")
-    typer.echo("\nImport (Neo4j 5, database stopped or absent; the command is also in import.txt):")
-    typer.echo(f"  {result.command}")
-    typer.echo(
-        f"then, in cypher-shell: the constraints in {Path(result.folder) / 'constraints.cypher'}"
-    )
-
-
-def _artifact_payload(folder: Path) -> GraphPayload:
-    """What build-graph loaded for the artifact ``folder``: its tables plus added items."""
-    import pandas as pd
-
-    from kgrec.build import TABLES_DIR, load_artifact
-    from kgrec.data.added_items import load_added
-    from kgrec.data.validate import Dataset
-    from kgrec.store.added_items import added_graph
-    from kgrec.store.payload import payload_from_dataset
-
-    load_artifact(folder)  # a clear error when build-graph has not run
-    tables = {
-        name: pd.read_parquet(folder / TABLES_DIR / f"{name}.parquet")
-        for name in ("interactions", "items", "users", "entities", "triples")
-    }
-    inter = tables["interactions"]
-    dataset = Dataset(
-        folder.name,
-        inter.drop(columns=["split"]),
-        tables["items"],
-        tables["users"],
-        tables["entities"],
-        tables["triples"],
-    )
-    payload = payload_from_dataset(dataset, inter["split"])
-    added = load_added(folder)
-    if added is None:
-        return payload
-    extra = added_graph(
-        added, set(dataset.items["item_id"].astype(str)), set(dataset.entities["entity_id"])
-    )
-    return replace(
-        payload,
-        nodes=payload.nodes + extra.nodes,
-        relationships=payload.relationships + extra.relationships,
-    )

@@ -20,6 +20,9 @@ from kgrec.cli.common import (
     print_table,
     reporter,
 )
+from kgrec.locks import graph_lock, writer_locks
+from kgrec.store.guard import row_merge_risk
+from kgrec.store.library import bind_params, list_queries, resolve_query
 
 
 @app.command("build-graph")
@@ -71,8 +74,6 @@ def build_graph_command(
 
       kgrec build-graph --wait   # after the build that is running now
     """
-    from kgrec.locks import writer_locks
-
     overrides: dict[str, Any] = {
         "dataset.path": str(data) if data else None,
         "dataset.adapter": adapter,
@@ -141,9 +142,6 @@ def cypher_list(
 
       kgrec cypher list -f json
     """
-    # the query library reads the store's modules (pandas)
-    from kgrec.store.library import list_queries
-
     queries = list_queries()
     if fmt == "table":
         rows = [
@@ -205,15 +203,9 @@ def cypher_run(
     """
     if fmt not in ("table", "json", "csv"):
         raise typer.BadParameter("choose table, json or csv", param_hint="--format")
-    # the query library reads the store's modules (pandas)
-    from kgrec.store.guard import row_merge_risk
-    from kgrec.store.library import bind_params, resolve_query
-
     resolved = resolve_query(query)
     params = bind_params(resolved, parse_params(param))
     config = load_cli_config(config_path, {"store.query_timeout": timeout})
-    from kgrec.locks import graph_lock
-
     store = open_graph_store(config)
     lock = graph_lock(config.state_path, config.store.graph) if write else None
     try:  # a write during a rebuild would be lost when the rebuilt graph is swapped in

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from kgrec.build import load_artifact
 from kgrec.cli.apps import app
 from kgrec.cli.common import (
     ArtifactsOption,
@@ -18,15 +19,20 @@ from kgrec.cli.common import (
     print_table,
     reporter,
 )
+from kgrec.cli.runs import artifact_digest, finish_run, prepare_run
 from kgrec.config import Config
 from kgrec.errors import KgrecError
+from kgrec.eval.metrics import evaluate_ranking
+from kgrec.eval.report import evaluate_models
+from kgrec.faults import fault_point
+from kgrec.locks import artifact_lock
+from kgrec.text.features import compute_features, features_path, load_features
+from kgrec.train.trainer import train
 
 if TYPE_CHECKING:
     from torch import Tensor
 
     from kgrec.data.hetero import GraphArtifact
-from kgrec.cli.runs import artifact_digest, finish_run, prepare_run
-from kgrec.faults import fault_point
 
 MODEL_DIR = "model"
 """Default checkpoint folder inside the artifacts folder."""
@@ -57,9 +63,6 @@ def embed_command(
 
       kgrec embed --model intfloat/e5-small-v2 --pooling mean
     """
-    # the text stage loads torch and the language model
-    from kgrec.text.features import compute_features
-
     config = load_cli_config(
         config_path,
         {
@@ -69,8 +72,6 @@ def embed_command(
             "features.device": device,
         },
     )
-    from kgrec.locks import artifact_lock
-
     lock = artifact_lock(config.artifacts_dir)  # a writer of the folder, like build-graph
     lock.acquire(hint="run kgrec embed again when it is done")
     try:
@@ -153,10 +154,6 @@ def train_command(
 
       kgrec train --dim 64 --promote always   # serve this run even if it is worse
     """
-    # training needs torch
-    from kgrec.eval.metrics import evaluate_ranking
-    from kgrec.train.trainer import train
-
     if promote_when not in ("better", "always"):
         raise KgrecError(f"--promote must be better or always, got {promote_when!r}")
     if serve is not None and serve not in ("hybrid", "gnn", "teacher"):
@@ -245,9 +242,6 @@ def evaluate_command(
 
       kgrec evaluate --baselines popular,ease,lightgcn
     """
-    # evaluation needs torch
-    from kgrec.eval.report import evaluate_models
-
     if split not in ("val", "test"):
         raise typer.BadParameter("choose val or test", param_hint="--split")
     config = load_cli_config(config_path, {"artifacts": str(artifacts) if artifacts else None})
@@ -267,17 +261,11 @@ def evaluate_command(
 
 
 def _artifact(config: Config) -> GraphArtifact:
-    # the graph artifact is torch tensors; build's loader checks it against its manifest
-    from kgrec.build import load_artifact
-
     return load_artifact(config.artifacts_dir)
 
 
 def _features(config: Config) -> dict[str, Tensor] | None:
     """Text features when the artifact has them; an error when they are needed and absent."""
-    # the features are torch tensors
-    from kgrec.text.features import features_path, load_features
-
     needs = config.model.use_text
     if not features_path(config.artifacts_dir).exists():
         if needs:

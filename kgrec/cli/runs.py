@@ -15,11 +15,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from kgrec.errors import KgrecError
+from kgrec.files import remove_stale
+from kgrec.locks import artifact_lock
+from kgrec.train.checkpoint import (
+    MODEL_FILE,
+    RESUME_FILE,
+    RUN_DIR,
+    Promotion,
+    check_resume_config,
+    promote,
+)
+from kgrec.train.resume import load_resume_state, run_config
 
 if TYPE_CHECKING:
     from kgrec.config import Config
     from kgrec.progress import Reporter
-    from kgrec.train.checkpoint import Promotion
 
 
 @dataclass(frozen=True)
@@ -32,14 +42,6 @@ class Run:
 
 def prepare_run(target: Path, config: Config, resume: bool, reporter: Reporter) -> Run:
     """The run folder ``<target>/.training``: emptied for a new run, checked for a resume."""
-    from kgrec.files import remove_stale
-    from kgrec.train.checkpoint import (
-        RESUME_FILE,
-        RUN_DIR,
-        check_resume_config,
-    )
-    from kgrec.train.resume import load_resume_state, run_config
-
     folder = target / RUN_DIR
     remove_stale(target)
     if not resume:
@@ -78,9 +80,6 @@ def finish_run(
     run: Run, target: Path, config: Config, trained_on: str | None, *, always: bool
 ) -> Promotion:
     """Promote the finished ``run`` into ``target`` (under the artifact lock)."""
-    from kgrec.locks import artifact_lock
-    from kgrec.train.checkpoint import MODEL_FILE, promote
-
     folder = run.folder
     if not (folder / MODEL_FILE).exists():
         if run.resume_from is not None:

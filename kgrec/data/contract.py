@@ -26,6 +26,7 @@ it). A fact stated by a user after their training cut-off is left out of the gra
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -228,8 +229,6 @@ def _check_utf8(path: Path) -> None:
 
 def _extra_fields(path: Path, sep: str) -> Problem:
     """The first line with more fields than the header (pandas would shift every column)."""
-    import csv
-
     with path.open(encoding="utf-8", newline="") as stream:
         rows = csv.reader(stream, delimiter=sep)
         header = next(rows, [])

@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from kgrec.errors import StoreError
 
 HOST = "127.0.0.1"
@@ -20,15 +22,11 @@ OFF_ON_PURPOSE = "# appendonly off on purpose: FalkorDBServer(appendonly=False),
 
 
 def _client(port: int, password: str) -> Any:
-    import redis
-
     return redis.Redis(host=HOST, port=port, password=password, socket_timeout=5)
 
 
 def server_pid(port: int, password: str, data_dir: Path) -> int | None:
     """The pid of the server on ``port`` if it takes ``password`` and keeps ``data_dir``."""
-    import redis
-
     client = _client(port, password)
     try:
         folder = client.config_get("dir").get("dir")
@@ -44,8 +42,6 @@ def server_pid(port: int, password: str, data_dir: Path) -> int | None:
 def ensure_appendonly(port: int, password: str) -> None:
     """Turn the append-only log on in a running server started without it, and wait until
     the log holds the whole data set."""
-    import redis
-
     client = _client(port, password)
     try:
         if client.config_get("appendonly").get("appendonly") == "yes":

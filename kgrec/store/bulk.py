@@ -37,13 +37,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
+import redis
 
 from kgrec.errors import StoreError
 from kgrec.store.rows import TEXT_COLUMNS, property_columns, typed_values
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from kgrec.store.base import GraphPayload, NodeSet, Progress, RelationshipSet
 
 NULL, BOOL, DOUBLE, STRING, LONG, ARRAY = 0, 1, 2, 3, 4, 5
@@ -95,8 +95,6 @@ def bulk_load(
         redis.exceptions.ConnectionError: The server went away (the store turns it into its
             one-line message).
     """
-    import redis
-
     positions = node_positions(payload)
     with ThreadPoolExecutor(max_workers=1) as sender:
         pending: list[tuple[Future[Any], Token]] = []
@@ -135,8 +133,6 @@ def node_positions(payload: GraphPayload) -> dict[str, pd.Index]:
     Raises:
         StoreError: When an id appears twice under one label.
     """
-    import pandas as pd
-
     by_label: dict[str, list[pd.Series]] = {}
     for node_set in payload.nodes:
         by_label.setdefault(node_set.label, []).append(node_set.frame["id"].astype(str))
@@ -317,8 +313,6 @@ def _scatter(out: np.ndarray, at: np.ndarray, column: _Column) -> None:
 
 def _column(name: str, values: pd.Series) -> _Column:
     """Encode one relationship property column (typed as :mod:`kgrec.store.rows` does)."""
-    import pandas as pd
-
     kind = values.dtype.kind
     if kind in "fiu" and not isinstance(values.dtype, pd.CategoricalDtype):
         missing = values.isna().to_numpy()

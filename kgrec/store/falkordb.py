@@ -26,6 +26,9 @@ from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
+import falkordb
+import redis
+
 from kgrec.errors import StoreError
 from kgrec.locks import RecordGate
 from kgrec.store.base import (
@@ -65,9 +68,6 @@ class FalkorDBStore:
         *,
         lock_dir: Path | None = None,
     ) -> None:
-        import falkordb
-        import redis
-
         self.graph_name = graph
         self.where = f"{host}:{port}"
         self._gate = RecordGate(lock_dir, graph) if lock_dir is not None else None
@@ -218,8 +218,6 @@ class FalkorDBStore:
 
     def _unique_constraint(self, label: str) -> None:
         """Ask FalkorDB to enforce unique ``id`` per label (built in the background)."""
-        import redis
-
         try:
             self._db.connection.execute_command(
                 "GRAPH.CONSTRAINT", "CREATE", self.graph_name, "UNIQUE", "NODE",
@@ -244,8 +242,6 @@ class FalkorDBStore:
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """Client errors as one-line :class:`StoreError` messages."""
-        import redis
-
         try:
             yield
         except redis.exceptions.BusyLoadingError as exc:
@@ -334,8 +330,6 @@ def _run(
     write: bool = True,
     timeout: int | None = None,
 ) -> Any:
-    import redis
-
     try:
         if write:
             return graph.query(cypher, params, timeout=timeout)
@@ -381,13 +375,11 @@ def _count_diff(expected: GraphCounts, got: GraphCounts) -> str:
 
 def _plain(value: Any) -> Any:
     """Client objects (nodes, edges, paths) as plain dicts and lists."""
-    from falkordb import Edge, Node, Path
-
-    if isinstance(value, Node):
+    if isinstance(value, falkordb.Node):
         return {"labels": list(value.labels or []), **dict(value.properties)}
-    if isinstance(value, Edge):
+    if isinstance(value, falkordb.Edge):
         return {"type": value.relation, **dict(value.properties)}
-    if isinstance(value, Path):
+    if isinstance(value, falkordb.Path):
         return {
             "nodes": [_plain(n) for n in value.nodes()],
             "relationships": [_plain(e) for e in value.edges()],

@@ -21,7 +21,9 @@ import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import pandas as pd
 
 from kgrec.config import Config, config_file, load_config
 from kgrec.store.base import QueryResult
@@ -30,9 +32,6 @@ from kgrec.store.guard import row_merge_risk
 from kgrec.store.library import bind_params, resolve_query
 from kgrec.store.schema import GraphSchema, read_schema
 
-if TYPE_CHECKING:
-    import pandas as pd
-
 
 class RowMergeWarning(UserWarning):
     """The query has a shape whose counts FalkorDB 4.16 gets wrong (see the message)."""
@@ -40,8 +39,6 @@ class RowMergeWarning(UserWarning):
 
 def to_frame(result: QueryResult) -> pd.DataFrame:
     """``result`` as a DataFrame: one column per returned column, in order."""
-    import pandas as pd
-
     return pd.DataFrame(result.rows, columns=result.columns)
 
 

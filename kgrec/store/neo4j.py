@@ -98,8 +98,6 @@ class Neo4jStore:
     ) -> QueryResult:
         """Run parameterised Cypher, in a read transaction unless ``write`` (committed, so
         durable, when it returns); ``timeout`` in seconds."""
-        import neo4j
-
         try:
             records, _, keys = self._driver.execute_query(
                 neo4j.Query(cypher, timeout=timeout),

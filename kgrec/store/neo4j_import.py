@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import pandas as pd
+
 from kgrec.errors import KgrecError
 from kgrec.store.rows import TEXT_COLUMNS, typed_values
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from kgrec.store.base import GraphPayload, NodeSet, RelationshipSet
 
 CHUNK_ROWS = 1_000_000
@@ -127,8 +127,6 @@ def _by_label(node_sets: tuple[NodeSet, ...]) -> dict[str, list[NodeSet]]:
 
 
 def _write_nodes(path: Path, label: str, sets: list[NodeSet]) -> tuple[ExportedFile, bool]:
-    import pandas as pd
-
     frame = pd.concat([s.frame for s in sets], ignore_index=True)
     frame = frame.assign(id=frame["id"].astype(str))
     if frame["id"].duplicated().any():
@@ -145,8 +143,6 @@ def _write_nodes(path: Path, label: str, sets: list[NodeSet]) -> tuple[ExportedF
 
 
 def _write_relationships(path: Path, rel_set: RelationshipSet) -> tuple[ExportedFile, bool]:
-    import pandas as pd
-
     frame = rel_set.frame
     props = [c for c in frame.columns if c not in ("source", "target")]
     kinds = {c: _typed(frame[c], c)[1] for c in props}
@@ -174,8 +170,6 @@ def _write_relationships(path: Path, rel_set: RelationshipSet) -> tuple[Exported
 
 def _typed(values: pd.Series, name: str, kind: str | None = None) -> tuple[pd.Series, str]:
     """``values`` ready for the CSV writer and their import type (see the module docs)."""
-    import pandas as pd
-
     dtype_kind = values.dtype.kind
     if dtype_kind == "b":
         return values.map({True: "true", False: "false"}), "boolean"

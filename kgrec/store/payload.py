@@ -15,6 +15,7 @@ import pandas as pd
 
 from kgrec.data.contract import ITEM, USER
 from kgrec.data.validate import Dataset
+from kgrec.errors import StoreError
 from kgrec.store.base import (
     GraphPayload,
     GraphStore,
@@ -23,6 +24,7 @@ from kgrec.store.base import (
     label_for_type,
     rel_type_for_relation,
 )
+from kgrec.store.queries import load_query
 from kgrec.store.rows import node_batches, relationship_batches, relationship_query
 
 __all__ = [
@@ -100,9 +102,6 @@ def upsert_payload(store: GraphStore, payload: GraphPayload, batch_size: int = 5
         StoreError: when some relationships found no endpoints (the nodes stay: re-running
             the same upsert is harmless).
     """
-    from kgrec.errors import StoreError
-    from kgrec.store.queries import load_query
-
     for node_set in payload.nodes:
         query = load_query("load/upsert_nodes", label=node_set.label)
         for rows in node_batches(node_set, batch_size):

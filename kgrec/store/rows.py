@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from kgrec.store.queries import load_query
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -32,8 +34,6 @@ _DECIMAL = re.compile(r"-?(?:0|[1-9][0-9]{0,17})(?:\.[0-9]+)?")
 
 def relationship_query(name: str, rel_set: RelationshipSet) -> str:
     """``cypher/<name>.cypher`` with the labels and type of ``rel_set`` filled in."""
-    from kgrec.store.queries import load_query
-
     return load_query(
         name, source=rel_set.source_label, target=rel_set.target_label, type=rel_set.type
     )

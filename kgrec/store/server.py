@@ -34,6 +34,10 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from kgrec.errors import StoreError
 from kgrec.files import make_private, private_dir, write_private
 from kgrec.store.admin import OFF_ON_PURPOSE, ensure_appendonly, server_pid
@@ -162,9 +166,6 @@ class FalkorDBServer:
         info = self.status()
         if info is None:
             return False
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
 
         client = redis.Redis(
             host=HOST, port=info.port, password=self.password(), retry=Retry(NoBackoff(), 0)
@@ -335,8 +336,6 @@ def _port_free(port: int) -> bool:
 
 
 def _ping(port: int, password: str) -> bool:
-    import redis
-
     client = redis.Redis(host=HOST, port=port, password=password, socket_timeout=1)
     try:
         return bool(client.ping())
