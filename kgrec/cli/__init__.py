@@ -2,11 +2,10 @@
 
 Each command's module is imported only when the command runs (:mod:`kgrec.cli.lazy`; the
 registry is in :mod:`kgrec.cli.apps`), so ``kgrec --help`` starts fast and ``kgrec
-recommend`` never imports torch. Commands live in :mod:`~kgrec.cli.build_graph`
-(build-graph), :mod:`~kgrec.cli.graph` (cypher), :mod:`~kgrec.cli.db` (db
-start/stop/status/schema), :mod:`~kgrec.cli.db_export` (db export), :mod:`~kgrec.cli.learn`
-(embed, train, evaluate), :mod:`~kgrec.cli.serve` (recommend), :mod:`~kgrec.cli.explain`
-(explain) and :mod:`~kgrec.cli.items` (add-items).
+recommend`` never imports torch. Commands live in :mod:`~kgrec.cli.graph` (build-graph,
+cypher), :mod:`~kgrec.cli.db` (db start/stop/status/schema), :mod:`~kgrec.cli.db_export`
+(db export), :mod:`~kgrec.cli.learn` (embed, train, evaluate), :mod:`~kgrec.cli.serve`
+(recommend), :mod:`~kgrec.cli.explain` (explain) and :mod:`~kgrec.cli.items` (add-items).
 """
 
 from __future__ import annotations
