@@ -81,6 +81,36 @@ def timed(command: list[str], runs: int) -> tuple[list[float], list[float]]:
     return walls, cpus
 
 
+def interleaved(
+    command: list[str], runs: int, baseline: str
+) -> tuple[tuple[list[float], list[float]], tuple[list[float], list[float]]]:
+    """Like :func:`timed`, for this checkout and for the code in ``baseline`` (put first on
+    ``PYTHONPATH``) alternately, so that both meet the same load on a shared machine."""
+    env = {**os.environ, "PYTHONPATH": baseline}
+    measured: list[tuple[list[float], list[float]]] = [([], []), ([], [])]
+    for run in range(runs + 1):  # run 0 warms both up
+        for which, run_env in ((0, env), (1, None)):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run(command, check=True, capture_output=True, env=run_env)
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if run:
+                measured[which][0].append(wall)
+                cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+                measured[which][1].append(cpu)
+    return measured[0], measured[1]
+
+
+def summary(walls: list[float], cpus: list[float]) -> dict[str, float]:
+    return {
+        "median_s": round(statistics.median(walls), 3),
+        "min_s": round(min(walls), 3),
+        "max_s": round(max(walls), 3),
+        "median_cpu_s": round(statistics.median(cpus), 3),
+    }
+
+
 def imported(args: list[str]) -> list[str]:
     """Heavy modules loaded by one in-process run of ``kgrec <args>``."""
     code = (
@@ -106,6 +136,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--user", default=None, help="time `kgrec recommend --user USER` too")
     parser.add_argument("--count-imports", action="store_true", help="count imports in functions")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="a checkout of other code (e.g. `git archive main`): its runs alternate with this "
+        "checkout's (json/csv output only)",
+    )
     args = parser.parse_args()
     if args.count_imports:
         print_function_imports()
@@ -139,13 +175,11 @@ def main() -> None:
         commands["kgrec recommend (json)"] = [*kgrec, *recommend, "-f", "json"]
         commands["kgrec recommend (table)"] = [*kgrec, *recommend]
     for name, command in commands.items():
-        walls, cpus = timed(command, args.runs)
-        results[name] = {
-            "median_s": round(statistics.median(walls), 3),
-            "min_s": round(min(walls), 3),
-            "max_s": round(max(walls), 3),
-            "median_cpu_s": round(statistics.median(cpus), 3),
-        }
+        if args.baseline is None:
+            results[name] = summary(*timed(command, args.runs))
+        elif "table" not in name:
+            base, this = interleaved(command, args.runs, args.baseline)
+            results[name] = {"baseline": summary(*base), "this checkout": summary(*this)}
     results["heavy modules imported by cypher run"] = imported([*cypher, "-f", "csv"])
     if args.user:
         results["heavy modules imported by recommend"] = imported([*recommend, "-f", "json"])
