@@ -37,8 +37,10 @@ SMALL = {  # the small demo model of conftest.small_demo_config, as YAML section
     },
     "train": {
         "device": "cpu",
-        "epochs": 2,
+        "epochs": 1,
         "eval_every": 1,
+        "cuts_per_epoch": 1,
+        "refit": False,
         "batch_size": 64,
         "blend_grid": [1.0],
     },
@@ -104,13 +106,35 @@ def _served_all(world: World, k: int) -> set[str]:
     return {r["item_id"] for row in lists for r in row["recommendations"]}
 
 
-@pytest.fixture
-def world(falkordb_home: Path, graph_name: str, tmp_path: Path) -> World:
-    made = World(tmp_path, falkordb_home, graph_name)
+@pytest.fixture(scope="module")
+def world(falkordb_home: Path, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """One trained world for the module: the tests that write nothing run first, then the
+    retire test (which leaves nothing retired), then the forget test."""
+    made = World(tmp_path_factory.mktemp("lifecycle"), falkordb_home, "t_lifecycle")
     made.build()
     made.embed()
     made.train()
     return made
+
+
+# ------------------------------------------------------------------------ bad input first
+
+
+def test_retiring_an_unknown_item_names_it_and_writes_nothing(world: World) -> None:
+    result = world.cli("items", "retire", "i0001", "nope-42", ok=False)
+    assert result.exit_code == 1
+    assert "nope-42" in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (lifecycle_dir(world.art) / "retired.json").exists()
+    assert world.query("MATCH (i:Item {id: 'i0001'}) RETURN i.retired") == [[None]]
+
+
+def test_forgetting_an_unknown_user_names_it_and_writes_nothing(world: World) -> None:
+    result = world.cli("users", "forget", "u0001", "ghost-7", "--yes", ok=False)
+    assert result.exit_code == 1 and "ghost-7" in result.output
+    assert "Traceback" not in result.output
+    assert not (lifecycle_dir(world.art) / "forgotten.json").exists()
+    assert world.query("MATCH (u:User {id: 'u0001'}) RETURN count(u)") == [[1]]
 
 
 # ------------------------------------------------------------------------------ retire
@@ -140,9 +164,12 @@ def test_retired_item_is_never_recommended_keeps_history_and_survives_rebuild_an
             id=item,
         )
         assert served == [[1]]  # the served record is kept
-        assert world.query(
-            "MATCH (:User)-[r:INTERACTED]->(:Item {id: $id}) RETURN count(r)", id=item
-        )[0][0] > 0  # so are its interactions
+        assert (
+            world.query("MATCH (:User)-[r:INTERACTED]->(:Item {id: $id}) RETURN count(r)", id=item)[
+                0
+            ][0]
+            > 0
+        )  # so are its interactions
 
     check_retired()
     world.build()  # the same data: the model is kept; the list and the property come back
@@ -156,15 +183,6 @@ def test_retired_item_is_never_recommended_keeps_history_and_survives_rebuild_an
     assert world.query("MATCH (i:Item {id: $id}) RETURN i.retired", id=item) == [[None]]
     audit = (lifecycle_dir(world.art) / "audit.log").read_text(encoding="utf-8").splitlines()
     assert [json.loads(line)["action"] for line in audit] == ["retire", "unretire"]
-
-
-def test_retiring_an_unknown_item_names_it_and_writes_nothing(world: World) -> None:
-    result = world.cli("items", "retire", "i0001", "nope-42", ok=False)
-    assert result.exit_code == 1
-    assert "nope-42" in result.output and "Traceback" not in result.output
-    assert len(result.output.strip().splitlines()) == 1
-    assert not (lifecycle_dir(world.art) / "retired.json").exists()
-    assert world.query("MATCH (i:Item {id: 'i0001'}) RETURN i.retired") == [[None]]
 
 
 # ------------------------------------------------------------------------------ forget
@@ -195,6 +213,7 @@ def test_forgotten_user_leaves_graph_artifacts_bundle_and_cache_and_stays_gone(
             table = pd.read_parquet(world.art / "tables" / f"{name}.parquet")
             assert user not in set(table["user_id"])
         if trained:
+            assert world.recommend("u0001")  # everyone else is served (re-exported first)
             bundle = world.art / "model" / "serving"
             assert user not in json.loads((bundle / "users.json").read_text())
             failed = world.cli("recommend", "--user", user, ok=False)
@@ -202,7 +221,6 @@ def test_forgotten_user_leaves_graph_artifacts_bundle_and_cache_and_stays_gone(
             assert len(failed.output.strip().splitlines()) == 1
             seeded = world.cli("recommend", "--user", user, "--seed-items", "i0001", ok=False)
             assert seeded.exit_code != 0 and "forgotten" in seeded.output
-            assert world.recommend("u0001")  # everyone else is served
 
     check_gone(trained=True)
     # the tombstone keeps every other index; the bundle's row of the user is empty and zero
@@ -232,14 +250,6 @@ def test_forgotten_user_leaves_graph_artifacts_bundle_and_cache_and_stays_gone(
     assert any("forgotten" in note for note in manifest["notes"])
     world.train()
     check_gone(trained=True)
-
-
-def test_forgetting_an_unknown_user_names_it_and_writes_nothing(world: World) -> None:
-    result = world.cli("users", "forget", "u0001", "ghost-7", "--yes", ok=False)
-    assert result.exit_code == 1 and "ghost-7" in result.output
-    assert "Traceback" not in result.output
-    assert not (lifecycle_dir(world.art) / "forgotten.json").exists()
-    assert world.query("MATCH (u:User {id: 'u0001'}) RETURN count(u)") == [[1]]
 
 
 def _user_text(world: World, user: str) -> str:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from kgrec.data.added_items import load_added
@@ -111,7 +110,8 @@ def with_retired(payload: GraphPayload, artifacts_dir: Path | str) -> GraphPaylo
         if node_set.label == "Item":
             frame = node_set.frame.copy()
             marked = frame["id"].astype(str).isin(retired)
-            frame["retired"] = pd.Series(np.where(marked, True, None), index=frame.index)
+            flags = [True if m else None for m in marked.tolist()]  # only retired items get it
+            frame["retired"] = pd.Series(flags, index=frame.index, dtype=object)
             node_set = NodeSet(node_set.label, frame)
         nodes.append(node_set)
     return GraphPayload(nodes=tuple(nodes), relationships=payload.relationships)
