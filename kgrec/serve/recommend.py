@@ -6,7 +6,8 @@ weighs most, and an interaction recorded after training counts at once. Items th
 interacted with (any split) are never returned, nor retired items (``kgrec items retire``);
 a forgotten user (``kgrec users forget``) is refused by name (:mod:`kgrec.data.lifecycle`).
 A user outside the training data, or a known user with new behaviour, is served from *seed
-items*: they join the history as its latest items. A bundle without a scorer (embeddings only) scores by the dot product ``z_u . z_i``.
+items*: they join the history as its latest items. A bundle without a scorer (embeddings
+only) scores by the dot product ``z_u . z_i``.
 
 Large catalogues are served from an approximate index (:mod:`kgrec.serve.ann`): it
 retrieves candidates by the GNN's user vector, seen items excluded, and the exact score
