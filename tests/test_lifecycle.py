@@ -4,7 +4,11 @@ FalkorDB server: build, train, retire/forget, recommend, rebuild, retrain."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +190,44 @@ def test_retired_item_is_never_recommended_keeps_history_and_survives_rebuild_an
 
 
 # ------------------------------------------------------------------------------ forget
+
+
+def test_a_killed_forget_changes_nothing_or_is_finished_by_running_it_again(
+    world: World,
+) -> None:
+    user = "u0005"
+    built = [world.art / n for n in ("graph.pt", "id_maps.parquet", "manifest.json")]
+    built += [*sorted((world.art / "tables").glob("*.parquet")), world.art / "features.pt"]
+    before = {p: p.read_bytes() for p in built}
+    args = ["users", "forget", user, "--yes", "-c", str(world.config_file)]
+
+    killed = subprocess.run(
+        [sys.executable, "-m", "kgrec", *args],
+        env={**os.environ, "PYTHONPATH": str(REPO), "KGREC_FAULT_AT": "forget-prepared"},
+        capture_output=True,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert {p: p.read_bytes() for p in built} == before  # nothing changed
+    assert not (lifecycle_dir(world.art) / "forgotten.json").exists()
+    assert world.query("MATCH (u:User {id: $u}) RETURN count(u)", u=user) == [[1]]
+
+    killed = subprocess.run(
+        [sys.executable, "-m", "kgrec", *args],
+        env={**os.environ, "PYTHONPATH": str(REPO), "KGREC_FAULT_AT": "forget-graph"},
+        capture_output=True,
+        timeout=600,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert world.query("MATCH (u:User {id: $u}) RETURN count(u)", u=user) == [[0]]
+    failed = world.cli("recommend", "--user", user, ok=False)  # refused already
+    assert failed.exit_code != 0 and "forgotten" in failed.output
+
+    world.cli("users", "forget", user, "--yes")  # the same command finishes the job
+    ids = pd.read_parquet(world.art / "id_maps.parquet")
+    assert user not in set(ids["id"])
+    assert not [p for p in world.art.iterdir() if p.name.startswith(".forget")]
+    assert world.recommend("u0001")
 
 
 def test_forgotten_user_leaves_graph_artifacts_bundle_and_cache_and_stays_gone(

@@ -19,7 +19,8 @@ from kgrec.data.lifecycle import (
 )
 from kgrec.data.mapping import IdMap
 from kgrec.errors import KgrecError
-from kgrec.files import load_torch, save_torch, staging_dir
+from kgrec.faults import fault_point
+from kgrec.files import load_torch, remove_stale, save_torch, staging_dir
 from kgrec.lifecycle.retire import shown_ids
 from kgrec.lifecycle.scrub import Prepared, prepare_files
 from kgrec.manifest import verify_artifact
@@ -86,6 +87,7 @@ def forget_users(
         raise KgrecError("give one or more user ids")
     if not (folder / ID_MAP_FILE).exists():
         raise KgrecError(f"no graph artifact in {folder}: run `kgrec build-graph` first")
+    remove_stale(folder)  # the staging folder of a killed forget
     verify_artifact(folder)
     before = ForgetList.load(folder)
     users = [str(u) for u in IdMap.load(folder / ID_MAP_FILE).ids["user"]]
@@ -101,6 +103,7 @@ def forget_users(
     staging = staging_dir(folder / ".forget")
     try:
         prepared = prepare_files(folder, staging, scrub, tokens) if scrub else Prepared()
+        fault_point("forget-prepared")
         entries = dict(forget.users)
         for user in ids:
             entries.setdefault(tokens[user], {"at": now(), "tombstone": tombstone_of(tokens[user])})
@@ -110,6 +113,7 @@ def forget_users(
         except BaseException:
             save_forgotten(folder, dict(before.users))
             raise
+        fault_point("forget-graph")
         moved = _commit(folder, staging, prepared.files)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
