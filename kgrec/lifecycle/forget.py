@@ -52,6 +52,7 @@ class ForgetResult:
         removed: Where what was removed lived, with counts.
         retrain: What a retrain would additionally remove.
         audit_log: The audit log's path.
+        bundles: The serving bundles removed (``recommend`` re-exports them).
     """
 
     tokens: list[str]
@@ -118,7 +119,7 @@ def forget_users(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     dropped_texts = _clean_cache(cache_dir, prepared.texts) if cache_dir is not None else 0
-    bundles = _remove_bundles(folder) if scrub else []
+    bundles = _remove_bundles(folder)  # also on a re-run: a killed run may have left them
     removed: dict[str, Any] = {
         "graph": graph,
         "interactions": prepared.interactions,
