@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from kgrec.cli import app
 from kgrec.config import load_config
-from kgrec.data.lifecycle import ForgetList, lifecycle_dir
+from kgrec.data.lifecycle import ForgetList, lifecycle_dir, tombstone_of
 from kgrec.store.factory import open_store
 from kgrec.text.cache import text_key
 from kgrec.text.encoder import HashingEncoder
@@ -241,6 +241,7 @@ def test_forgotten_user_leaves_graph_artifacts_bundle_and_cache_and_stays_gone(
     user_text = _user_text(world, user)
     assert text_key(user_text) in texts_before
 
+    users_before = json.loads((world.art / "model" / "serving" / "users.json").read_text())
     out = json.loads(world.cli("users", "forget", user, "--yes", "--json").stdout)
     removed = out["removed"]
     assert removed["graph"]["users"] == 1 and removed["graph"]["recommended"] == 3
@@ -267,8 +268,11 @@ def test_forgotten_user_leaves_graph_artifacts_bundle_and_cache_and_stays_gone(
     check_gone(trained=True)
     # the tombstone keeps every other index; the bundle's row of the user is empty and zero
     users = json.loads((world.art / "model" / "serving" / "users.json").read_text())
-    row = [k for k, u in enumerate(users) if u.startswith("forgotten:")]
-    assert len(row) == 1
+    row = [users_before.index(user)]
+    assert users[row[0]] == tombstone_of(ForgetList.load(world.art).token(user))
+    assert [u for k, u in enumerate(users) if k != row[0]] == [
+        u for k, u in enumerate(users_before) if k != row[0]
+    ]
     vectors = np.load(world.art / "model" / "serving" / "user_embedding.npy")
     assert not vectors[row[0]].any()
     graph = torch.load(world.art / "graph.pt", weights_only=True)
