@@ -28,11 +28,13 @@ from kgrec.data.added_items import ADDED_DIR, load_added
 from kgrec.data.contract import DatasetTables, read_folder
 from kgrec.data.hetero import GraphArtifact, build_graph_artifact, build_id_map
 from kgrec.data.layout import GRAPH_FILE, ID_MAP_FILE, MANIFEST, TABLES_DIR
+from kgrec.data.lifecycle import LIFECYCLE_DIR
 from kgrec.data.split import SPLITS, facts_known_in_training, split_interactions
 from kgrec.data.validate import Dataset, validate
 from kgrec.errors import KgrecError
 from kgrec.faults import fault_point
 from kgrec.files import DamagedFileError, old_dir, staging_dir
+from kgrec.lifecycle import drop_forgotten, with_retired
 from kgrec.locks import writer_locks
 from kgrec.manifest import rebuild_command, verify_artifact, write_manifest
 from kgrec.progress import Reporter
@@ -171,6 +173,7 @@ def _build(config: Config, reporter: Reporter) -> BuildReport:
         if config.store.enabled:
             clock = time.perf_counter()
             payload = _with_added_items(payload_from_dataset(dataset, split), dataset, target)
+            payload = with_retired(payload, target)
             loaded, journal = _load_database(config, payload, journal, reporter)
             seconds["store"] = time.perf_counter() - clock
         write_journal(journal)
@@ -204,7 +207,7 @@ def _prepare(
     """Read, validate, split and index the dataset (nothing written yet)."""
     clock = time.perf_counter()
     with reporter.stage("Reading input"):
-        tables = read_dataset(config)
+        tables = drop_forgotten(read_dataset(config), config.artifacts_dir)
     seconds["read"] = time.perf_counter() - clock
     clock = time.perf_counter()
     with reporter.stage("Validating"):
@@ -306,18 +309,19 @@ BUILD_OUTPUTS = frozenset({GRAPH_FILE, ID_MAP_FILE, MANIFEST, TABLES_DIR})
 def _carry_over(target: Path, staging: Path) -> list[str]:
     """Keep what later stages made from the previous build; returns notes for the report.
 
-    The items of ``kgrec add-items`` are always kept. Everything else (text features,
+    The items of ``kgrec add-items`` and the lifecycle lists (retired items, forgotten
+    users, the audit log) are always kept. Everything else (text features,
     trained models, benchmark runs) is kept only when the new graph, id maps and tables are
     byte-identical to the old ones, i.e. the same data was rebuilt (to reload the database,
     say); otherwise it would describe other data and is dropped, with a note.
     """
     if not target.is_dir():
         return []
-    if (target / ADDED_DIR).is_dir():
-        shutil.copytree(target / ADDED_DIR, staging / ADDED_DIR)
-    derived = sorted(
-        p for p in target.iterdir() if p.name not in BUILD_OUTPUTS and p.name != ADDED_DIR
-    )
+    kept = (ADDED_DIR, LIFECYCLE_DIR)
+    for name in kept:
+        if (target / name).is_dir():
+            shutil.copytree(target / name, staging / name)
+    derived = sorted(p for p in target.iterdir() if p.name not in BUILD_OUTPUTS | set(kept))
     if not derived:
         return []
     names = ", ".join(p.name for p in derived)

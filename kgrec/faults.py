@@ -9,7 +9,9 @@ Steps of ``build-graph`` (:mod:`kgrec.build`): ``locked``, ``artifacts-written``
 ``store-batch`` (after the first batch written to the staging graph), ``store-loaded``,
 ``journal-written``, ``db-swapped``, ``artifacts-half-swapped`` (between the two renames of
 the artifact swap), ``swapped``. Of ``train`` (:mod:`kgrec.cli.learn`): ``trained`` (after
-training, before the model is promoted).
+training, before the model is promoted). Of ``users forget`` (:mod:`kgrec.lifecycle.forget`):
+``forget-prepared`` (scrubbed files staged, nothing changed yet), ``forget-graph`` (forget
+list written and the graph database changed, artifact files not yet replaced).
 """
 
 from __future__ import annotations

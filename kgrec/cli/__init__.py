@@ -5,7 +5,8 @@ registry is in :mod:`kgrec.cli.apps`), so ``kgrec --help`` starts fast and ``kgr
 recommend`` never imports torch. Commands live in :mod:`~kgrec.cli.graph` (build-graph,
 cypher), :mod:`~kgrec.cli.db` (db start/stop/status/schema), :mod:`~kgrec.cli.db_export`
 (db export), :mod:`~kgrec.cli.learn` (embed, train, evaluate), :mod:`~kgrec.cli.serve`
-(recommend), :mod:`~kgrec.cli.explain` (explain) and :mod:`~kgrec.cli.items` (add-items).
+(recommend), :mod:`~kgrec.cli.explain` (explain), :mod:`~kgrec.cli.items` (add-items, items
+retire|unretire) and :mod:`~kgrec.cli.users` (users forget).
 """
 
 from __future__ import annotations

@@ -81,6 +81,26 @@ CYPHER_COMMANDS = {
 }
 """``kgrec cypher <command>``."""
 
+ITEMS_COMMANDS = {
+    "retire": Lazy(
+        "kgrec.cli.items",
+        "Retire items: never recommended again, to anyone, by any model; history kept.",
+    ),
+    "unretire": Lazy(
+        "kgrec.cli.items",
+        "Undo kgrec items retire: the items can be recommended again from the next request.",
+    ),
+}
+"""``kgrec items <command>``."""
+
+USERS_COMMANDS = {
+    "forget": Lazy(
+        "kgrec.cli.users",
+        "Forget users: remove them from the graph, the artifacts, serving and the text cache.",
+    ),
+}
+"""``kgrec users <command>``."""
+
 app = lazy_typer(
     COMMANDS,
     name="kgrec",
@@ -106,5 +126,17 @@ db_app = lazy_typer(
 cypher_app = lazy_typer(
     CYPHER_COMMANDS, help="Run Cypher against the graph database.", no_args_is_help=True
 )
+items_app = lazy_typer(
+    ITEMS_COMMANDS,
+    help="Manage the catalogue's items: retire items so they are never recommended again.",
+    no_args_is_help=True,
+)
+users_app = lazy_typer(
+    USERS_COMMANDS,
+    help="Manage users: forget a user who asked to be forgotten.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 app.add_typer(cypher_app, name="cypher")
+app.add_typer(items_app, name="items")
+app.add_typer(users_app, name="users")

@@ -1,4 +1,5 @@
-"""``kgrec add-items``: items with only text and attributes, served without retraining."""
+"""``kgrec add-items`` (items with only text and attributes, served without retraining) and
+``kgrec items retire|unretire`` (items never recommended again, history kept)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import typer
 
-from kgrec.cli.apps import app
+from kgrec.cli.apps import app, items_app
 from kgrec.cli.common import (
     ArtifactsOption,
     CheckpointOption,
@@ -20,6 +21,7 @@ from kgrec.cli.common import (
     reporter,
 )
 from kgrec.cli.serve import checkpoint_path, open_served_bundle, serve_config
+from kgrec.config import Config
 from kgrec.serve.recommend import Recommender
 
 
@@ -119,3 +121,104 @@ def add_items_command(
     ]
     title = f"added {len(rows)} item(s); {result.total} added in all ({where})"
     print_table(("item", "title", "KG links", "placed next to"), table, title)
+
+
+def _retire(
+    ids: list[str], undo: bool, as_json: bool, no_db: bool, wait: bool, config: Config
+) -> None:
+    # the lifecycle stage reads the artifact's id maps (pandas) and the database client
+    from kgrec.build import config_locks
+    from kgrec.lifecycle import retire_items
+
+    store = open_graph_store(config) if config.store.enabled and not no_db else None
+    try:
+        with config_locks(config, reporter(True), wait=wait, database=store is not None):
+            result = retire_items(config.artifacts_dir, ids, store, undo=undo)
+    finally:
+        if store is not None:
+            store.close()
+    verb = "unretired" if undo else "retired"
+    if as_json:
+        out = {
+            verb: result.changed,
+            "unchanged": result.unchanged,
+            "retired_now": result.retired,
+            "graph_items": result.graph_items,
+        }
+        typer.echo(json.dumps(out, ensure_ascii=False))
+        return
+    typer.echo(f"{verb} {len(result.changed)} item(s): {', '.join(result.changed) or '-'}")
+    if result.unchanged:
+        was = "were not retired" if undo else "were already retired"
+        typer.echo(f"{len(result.unchanged)} {was}: {', '.join(result.unchanged)}")
+    where = (
+        f"{result.graph_items} :Item node(s) updated in the graph database"
+        if result.graph_items is not None
+        else "graph database not written (--no-db or disabled)"
+    )
+    typer.echo(f"{len(result.retired)} item(s) retired in all; {where}")
+
+
+_IDS = typer.Argument(..., help="Item ids (as in the dataset or kgrec add-items).")
+_JSON = typer.Option(False, "--json", help="One JSON object on stdout.")
+_NO_DB = typer.Option(False, "--no-db", help="Do not touch the graph database.")
+_WAIT = typer.Option(False, "--wait", help="Queue behind another writer of the same folder.")
+
+
+@items_app.command("retire")
+@friendly_errors
+def retire_command(
+    item_ids: list[str] = _IDS,
+    as_json: bool = _JSON,
+    no_db: bool = _NO_DB,
+    wait: bool = _WAIT,
+    artifacts: Path | None = ArtifactsOption,
+    config_path: Path | None = ConfigOption,
+) -> None:
+    """Retire items: never recommended again, to anyone, by any model; history kept.
+
+    A retired item keeps its node, its interactions and every served record (support can
+    still explain what was shown), and training still learns from it; serving leaves it out
+    of every list, like an item the user has already seen, from the next request on (no
+    re-export, no retraining). The list lives in <artifacts>/lifecycle/retired.json and
+    survives build-graph and train; the :Item node gets retired: true (unless --no-db) and
+    gets it again after a rebuild. Undo with kgrec items unretire. An unknown id is an
+    error naming it, and nothing is written.
+
+    Examples:
+
+      kgrec items retire i0042
+
+      kgrec items retire i0042 i0043 --json
+
+      kgrec cypher run 'MATCH (i:Item) WHERE i.retired RETURN i.id, i.title'
+
+      kgrec items unretire i0042
+    """
+    config = serve_config(config_path, artifacts)
+    _retire(item_ids, False, as_json, no_db, wait, config)
+
+
+@items_app.command("unretire")
+@friendly_errors
+def unretire_command(
+    item_ids: list[str] = _IDS,
+    as_json: bool = _JSON,
+    no_db: bool = _NO_DB,
+    wait: bool = _WAIT,
+    artifacts: Path | None = ArtifactsOption,
+    config_path: Path | None = ConfigOption,
+) -> None:
+    """Undo kgrec items retire: the items can be recommended again from the next request.
+
+    Removes them from <artifacts>/lifecycle/retired.json and the retired property from
+    their :Item nodes. An id that was not retired is reported and left alone.
+
+    Examples:
+
+      kgrec items unretire i0042
+
+      kgrec items unretire i0042 i0043 --json
+    """
+    config = serve_config(config_path, artifacts)
+    _retire(item_ids, True, as_json, no_db, wait, config)

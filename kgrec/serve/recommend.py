@@ -3,9 +3,11 @@
 A user's scores are the trained scorer's (:mod:`kgrec.serve.scorer`: the item-item teacher
 plus the GNN, recomputed from the user's time-ordered history), so what a user did last
 weighs most, and an interaction recorded after training counts at once. Items the user has
-interacted with (any split) are never returned. A user outside the training data, or a known
-user with new behaviour, is served from *seed items*: they join the history as its latest
-items. A bundle without a scorer (embeddings only) scores by the dot product ``z_u . z_i``.
+interacted with (any split) are never returned, nor retired items (``kgrec items retire``);
+a forgotten user (``kgrec users forget``) is refused by name (:mod:`kgrec.data.lifecycle`).
+A user outside the training data, or a known user with new behaviour, is served from *seed
+items*: they join the history as its latest items. A bundle without a scorer (embeddings
+only) scores by the dot product ``z_u . z_i``.
 
 Large catalogues are served from an approximate index (:mod:`kgrec.serve.ann`): it
 retrieves candidates by the GNN's user vector, seen items excluded, and the exact score
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from kgrec.data.lifecycle import ForgetList, forgotten_error, load_retired
 from kgrec.errors import KgrecError
 from kgrec.serve.bundle import Bundle
 from kgrec.serve.diversify import Diversity, mmr
@@ -125,6 +128,20 @@ class Recommender:
         self.scorer = scorer
         self.candidates = candidates
         self.diversity = diversity
+        # the lifecycle lists of the artifact folder (kgrec items retire, kgrec users forget)
+        artifacts = bundle.meta.artifacts
+        self._forgotten = ForgetList.load(artifacts) if artifacts else ForgetList(None, {})
+        retired = [bundle.item_index(i) for i in load_retired(artifacts)] if artifacts else []
+        self._retired = np.asarray(sorted(k for k in retired if k is not None), dtype=np.int64)
+
+    def _excluded(self, seen: np.ndarray) -> np.ndarray:
+        """``seen`` plus the retired items: what a list never returns."""
+        return np.union1d(seen, self._retired) if self._retired.size else seen
+
+    def _refuse_forgotten(self, user_id: str) -> None:
+        since = self._forgotten.since(str(user_id))
+        if since is not None:
+            raise UnknownIdError(str(forgotten_error(str(user_id), since)))
 
     def scores(self, query: Query) -> np.ndarray:
         """Scores ``[num_items]`` (float64) of every item for ``query``."""
@@ -137,6 +154,7 @@ class Recommender:
         return self.bundle.model_id
 
     def _user(self, user_id: str) -> int:
+        self._refuse_forgotten(user_id)
         index = self.bundle.user_index(str(user_id))
         if index is None:
             raise UnknownIdError(
@@ -170,7 +188,9 @@ class Recommender:
             user = self._user(user_id)
             items, ages = self.bundle.history(user)
             vector = np.asarray(self.bundle.user_embedding[user], dtype=np.float32)
-            return Query(user, items, ages, self.bundle.seen(user), vector)
+            return Query(user, items, ages, self._excluded(self.bundle.seen(user)), vector)
+        if user_id is not None:
+            self._refuse_forgotten(user_id)
         seeds = self._items_of(seed_items)
         known = self.bundle.user_index(str(user_id)) if user_id is not None else None
         items, ages, seen = seeds, np.zeros(seeds.size, dtype=np.int64), seeds
@@ -179,7 +199,7 @@ class Recommender:
             items = np.concatenate([past, seeds])
             ages = np.concatenate([past_ages + 1, ages])
             seen = np.union1d(seeds, self.bundle.seen(known))
-        return Query(known, items, ages, seen, self._vector(items, ages))
+        return Query(known, items, ages, self._excluded(seen), self._vector(items, ages))
 
     def _vector(self, items: np.ndarray, ages: np.ndarray) -> np.ndarray:
         scorer = self.bundle.scorer
@@ -304,7 +324,7 @@ class Recommender:
             vectors = np.asarray(self.bundle.user_embedding[users], dtype=np.float32)  # [B, d]
             scores = vectors @ self._items.T  # [B, I]
             return [
-                self._rank(row, self.bundle.seen(u), k)
+                self._rank(row, self._excluded(self.bundle.seen(u)), k)
                 for row, u in zip(scores, users, strict=True)
             ]
         out = []
