@@ -19,8 +19,8 @@ It reports per-day and mean NDCG@20, a paired bootstrap interval of fold-in - st
 (fold-in and retrain only: the stale model has no history for them), the fold-in cost per
 interaction and per user, and each training's seconds. Usage::
 
-    python benchmarks/replay.py -c configs/ml-100k.yaml --retrain-every 7 --out replay.json
-    python benchmarks/replay.py -c configs/demo.yaml --quick     # a smoke run
+    python benchmarks/replay.py -c configs/ml-100k.yaml --retrain-every 12 --out replay.json
+    python benchmarks/replay.py -c configs/demo.yaml --quick --max-days 4 --retrain-every 2
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ QUICK = {  # a smaller recipe for every model alike (2 shared CPU cores)
 }
 
 
-def before(dataset: Dataset, until: int, config: Config) -> tuple[GraphArtifact, float]:
+def before(dataset: Dataset, until: int, config: Config) -> GraphArtifact:
     """The artifact of ``dataset``'s interactions before ``until`` (all users and items kept,
     so every artifact shares one id map); each user's latest is validation, no test."""
     inter = dataset.interactions[dataset.interactions["timestamp"] < until].reset_index(drop=True)
@@ -79,14 +79,14 @@ def before(dataset: Dataset, until: int, config: Config) -> tuple[GraphArtifact,
                    dataset.triples)  # fmt: skip
     labels = split_interactions(inter, set_key(config, "split.method", "temporal_loo").split)
     labels = labels.map({"test": "val", "val": "train", "train": "train"})
-    return build_graph_artifact(part, labels, build_id_map(dataset)), 0.0
+    return build_graph_artifact(part, labels, build_id_map(dataset))
 
 
 def train_until(
     dataset: Dataset, until: int, config: Config, out: Path
 ) -> tuple[HybridScorer, float]:
     """Train kgrec on everything before ``until``; ``(served scorer, seconds)``."""
-    artifact, _ = before(dataset, until, config)
+    artifact = before(dataset, until, config)
     clock = time.perf_counter()
     result = train(artifact, None, config, validate=validator(artifact), out=out)
     return scorer_of(read_serving(result.checkpoint)), time.perf_counter() - clock
