@@ -24,6 +24,11 @@ import pandas as pd
 
 from kgrec.config import Config
 from kgrec.data.adapters import load_adapter
+from kgrec.data.added_interactions import (
+    ADDED_INTERACTIONS_DIR,
+    carry_over_interactions,
+    load_added_interactions,
+)
 from kgrec.data.added_items import ADDED_DIR, load_added
 from kgrec.data.contract import DatasetTables, read_folder
 from kgrec.data.hetero import GraphArtifact, build_graph_artifact, build_id_map
@@ -38,6 +43,7 @@ from kgrec.lifecycle import drop_forgotten, with_retired
 from kgrec.locks import writer_locks
 from kgrec.manifest import rebuild_command, verify_artifact, write_manifest
 from kgrec.progress import Reporter
+from kgrec.store.added_interactions import added_interactions_graph
 from kgrec.store.added_items import added_graph
 from kgrec.store.base import GraphCounts, GraphPayload, StagedStore
 from kgrec.store.payload import payload_from_dataset
@@ -164,6 +170,7 @@ def _build(config: Config, reporter: Reporter) -> BuildReport:
             artifact.save(staging)
             _write_tables(dataset, split, staging / TABLES_DIR)
             carried = _carry_over(target, staging)
+            carried += carry_over_interactions(target, staging, *_known(dataset, target))
             write_manifest(staging, config, dataset.name, counts, [*dataset.notes, *carried])
         seconds["artifacts"] = time.perf_counter() - clock
         fault_point("artifacts-written")
@@ -174,6 +181,7 @@ def _build(config: Config, reporter: Reporter) -> BuildReport:
             clock = time.perf_counter()
             payload = _with_added_items(payload_from_dataset(dataset, split), dataset, target)
             payload = with_retired(payload, target)
+            payload = _with_added_interactions(payload, dataset, staging)
             loaded, journal = _load_database(config, payload, journal, reporter)
             seconds["store"] = time.perf_counter() - clock
         write_journal(journal)
@@ -302,6 +310,30 @@ def _with_added_items(payload: GraphPayload, dataset: Dataset, target: Path) -> 
     )
 
 
+def _known(dataset: Dataset, target: Path) -> tuple[set[tuple[str, str]], set[str]]:
+    """The ``(user, item)`` pairs of ``dataset`` and its items plus the added ones."""
+    inter = dataset.interactions
+    pairs = set(zip(inter["user_id"].astype(str), inter["item_id"].astype(str), strict=True))
+    added = load_added(target)
+    items = set(dataset.items["item_id"].astype(str)) | set(added.item_ids if added else [])
+    return pairs, items
+
+
+def _with_added_interactions(
+    payload: GraphPayload, dataset: Dataset, staging: Path
+) -> GraphPayload:
+    """``payload`` plus the interactions of ``kgrec add-interactions`` carried into
+    ``staging`` (and their users the dataset lacks), so a rebuilt graph holds them too."""
+    added = load_added_interactions(staging)
+    if not len(added):
+        return payload
+    users = set(dataset.users["user_id"].astype(str))
+    extra = added_interactions_graph(added, [u for u in added.user_ids if u not in users])
+    return GraphPayload(
+        nodes=payload.nodes + extra.nodes, relationships=payload.relationships + extra.relationships
+    )
+
+
 BUILD_OUTPUTS = frozenset({GRAPH_FILE, ID_MAP_FILE, MANIFEST, TABLES_DIR})
 """What ``build-graph`` writes; anything else in the artifact folder was made from it."""
 
@@ -321,7 +353,11 @@ def _carry_over(target: Path, staging: Path) -> list[str]:
     for name in kept:
         if (target / name).is_dir():
             shutil.copytree(target / name, staging / name)
-    derived = sorted(p for p in target.iterdir() if p.name not in BUILD_OUTPUTS | set(kept))
+    derived = sorted(
+        p
+        for p in target.iterdir()
+        if p.name not in BUILD_OUTPUTS | set(kept) and p.name != ADDED_INTERACTIONS_DIR
+    )
     if not derived:
         return []
     names = ", ".join(p.name for p in derived)

@@ -6,7 +6,8 @@ recommend`` never imports torch. Commands live in :mod:`~kgrec.cli.graph` (build
 cypher), :mod:`~kgrec.cli.db` (db start/stop/status/schema), :mod:`~kgrec.cli.db_export`
 (db export), :mod:`~kgrec.cli.learn` (embed, train, evaluate), :mod:`~kgrec.cli.serve`
 (recommend), :mod:`~kgrec.cli.explain` (explain), :mod:`~kgrec.cli.items` (add-items, items
-retire|unretire) and :mod:`~kgrec.cli.users` (users forget).
+retire|unretire), :mod:`~kgrec.cli.users` (users forget) and
+:mod:`~kgrec.cli.interactions` (add-interactions).
 """
 
 from __future__ import annotations

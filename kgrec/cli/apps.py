@@ -28,6 +28,10 @@ COMMANDS = {
         "kgrec.cli.items",
         "Add items that have only text and attributes; recommendable at once, no retraining.",
     ),
+    "add-interactions": Lazy(
+        "kgrec.cli.interactions",
+        "Add what users did since training; the next recommend reflects it, no retraining.",
+    ),
     "embed": Lazy(
         "kgrec.cli.learn",
         "Compute language-model text features for every node (cached by text hash).",

@@ -8,8 +8,8 @@ file                     content
 ``scorer/``              the trained scorer in numpy (:mod:`kgrec.serve.scorer`): the
                          teacher's sparse item-item matrices and the GNN's item embeddings
 ``history_*.npy``        every user's interactions, oldest first (CSR: ``indptr [U + 1]``,
-                         ``items [E]``, ``ages [E]``, 0 = latest), all splits: the input of
-                         the scorer
+                         ``items [E]``, ``ages [E]``, 0 = latest), all splits, then the
+                         interactions of ``kgrec add-interactions``: the input of the scorer
 ``user_embedding.npy``   float32 ``[num_users, d]``: the GNN's user vectors (``d = 0`` when
                          the teacher is served alone); the approximate index queries them
 ``item_embedding.npy``   float32 ``[num_items, d]``: the GNN's output item embeddings
@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from kgrec.data.added_interactions import interactions_stamp
 from kgrec.data.added_items import added_stamp
 from kgrec.data.edges import EdgeType
 from kgrec.data.layout import GRAPH_FILE
@@ -77,6 +78,8 @@ class BundleMeta:
         checkpoint_stamp, artifact_stamp, added_stamp: ``[mtime_ns, size]`` of the
             checkpoint, the artifact's ``graph.pt`` and its added items, to tell when the
             bundle is stale.
+        interactions_stamp: The same of its added interactions, folded into the histories
+            (:mod:`kgrec.serve.live`).
         num_users, num_items: Rows of the embeddings (items: trained + added).
         num_trained_items, num_added_items: The two parts of ``num_items``.
         dim: Embedding size ``d`` (0: no GNN, the teacher is served alone).
@@ -104,6 +107,7 @@ class BundleMeta:
     num_seen: int
     edge_types: list[EdgeType]
     kind: str = "hybrid"
+    interactions_stamp: list[int] = field(default_factory=lambda: [0, 0])
     format: int = FORMAT
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -241,9 +245,11 @@ def is_fresh(folder: Path, checkpoint: Path, artifacts_dir: Path | None = None) 
     if meta is None or meta.checkpoint_stamp != file_stamp(checkpoint):
         return False
     if artifacts_dir is not None:
-        return meta.artifact_stamp == artifact_stamp(
-            artifacts_dir
-        ) and meta.added_stamp == added_stamp(artifacts_dir)
+        return (
+            meta.artifact_stamp == artifact_stamp(artifacts_dir)
+            and meta.added_stamp == added_stamp(artifacts_dir)
+            and meta.interactions_stamp == interactions_stamp(artifacts_dir)
+        )
     return True
 
 

@@ -18,6 +18,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from kgrec.data.added_interactions import (
+    AddedInteractions,
+    interactions_stamp,
+    load_added_interactions,
+)
 from kgrec.data.added_items import added_stamp, load_added
 from kgrec.data.edges import INTERACTS
 from kgrec.data.hetero import load_artifact
@@ -48,6 +53,7 @@ from kgrec.serve.export_graph import (
     write_json,
 )
 from kgrec.serve.graph import GRAPH_DIR
+from kgrec.serve.live import Histories, fold_in
 from kgrec.serve.placement import place_items
 from kgrec.serve.scorer import EmbeddingPart, HybridScorer, ItemItemPart, save_scorer
 from kgrec.text.features import load_features
@@ -120,6 +126,16 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
         item_ids = item_ids + added.items.item_ids
         titles = titles + [item.title for item in added.items.items]
     scorer = scorer_of(serving, added.embedding if added is not None else None)
+    live = Histories(
+        user_ids=[str(x) for x in artifact.id_map.ids[USER]],
+        history_indptr=history.ptr.numpy().astype(np.int64),
+        history_items=history.item.numpy().astype(np.int64),
+        history_ages=history.age.numpy().astype(np.int64),
+        seen_indptr=seen_indptr,
+        seen_indices=seen_indices,
+        user_embedding=user_emb,
+    )
+    live = replay(live, load_added_interactions(artifacts_dir), item_ids, scorer, item_emb)
 
     edge_types = [INTERACTS, *serving.edge_types]  # the history edges, then the KG's
     graph = explanation_graph(artifact, artifacts_dir, set(edge_types), added)
@@ -129,17 +145,17 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
     staging = staging_dir(target)
     try:
         arrays = {
-            "user_embedding": user_emb,
+            "user_embedding": live.user_embedding,
             "item_embedding": item_emb.astype(np.float32),
-            "seen_indptr": seen_indptr,
-            "seen_indices": seen_indices,
-            "history_indptr": history.ptr.numpy().astype(np.int64),
-            "history_items": history.item.numpy().astype(np.int64),
-            "history_ages": history.age.numpy().astype(np.int64),
+            "seen_indptr": live.seen_indptr,
+            "seen_indices": live.seen_indices,
+            "history_indptr": live.history_indptr,
+            "history_items": live.history_items,
+            "history_ages": live.history_ages,
         }
         for name, values in arrays.items():
             np.save(staging / f"{name}.npy", values)
-        write_json(staging / "users.json", [str(x) for x in artifact.id_map.ids[USER]])
+        write_json(staging / "users.json", live.user_ids)
         write_json(staging / "items.json", {"ids": item_ids, "titles": titles})
         graph.save(staging / GRAPH_DIR)
         save_scorer(scorer, staging / SCORER_DIR)
@@ -152,12 +168,13 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
             artifacts=str(artifacts_dir.resolve()),
             artifact_stamp=artifact_stamp(artifacts_dir),
             added_stamp=added_stamp(artifacts_dir),
-            num_users=num_users,
+            interactions_stamp=interactions_stamp(artifacts_dir),
+            num_users=live.num_users,
             num_items=len(item_ids),
             num_trained_items=num_items,
             num_added_items=len(item_ids) - num_items,
             dim=int(user_emb.shape[1]),
-            num_seen=int(seen_indices.size),
+            num_seen=int(live.seen_indices.size),
             edge_types=edge_types,
             kind=serving.kind,
             files=checksums(staging, files),
@@ -168,6 +185,24 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def replay(
+    live: Histories,
+    added: AddedInteractions,
+    item_ids: list[str],
+    scorer: HybridScorer,
+    item_embedding: np.ndarray,
+) -> Histories:
+    """``live`` with the interactions of ``kgrec add-interactions`` folded in, in the order
+    added (:func:`kgrec.serve.live.fold_in`); rows whose item the bundle lacks are left out."""
+    index = {item: k for k, item in enumerate(item_ids)}
+    keep = [k for k, item in enumerate(added.item_ids) if item in index]
+    if not keep:
+        return live
+    users = [added.user_ids[k] for k in keep]
+    items = np.asarray([index[added.item_ids[k]] for k in keep], dtype=np.int64)
+    return fold_in(live, users, items, scorer, item_embedding).histories
 
 
 def scorer_of(serving: ServingArrays, added_output: np.ndarray | None = None) -> HybridScorer:
