@@ -5,7 +5,8 @@
 // rebuild can tell which records arrived while it copied the others). Nothing is written when the user or an item
 // is missing, or when this user's request id was already recorded with other items.
 // Parameters: $user_id, $request_id, $rows = [{user_id, item_id, request_id, rank: int,
-//             score: float, model_id: string, at: ISO-8601 UTC string, paths: JSON}, ...]
+//             score: float, model_id: string, at: ISO-8601 UTC string, paths: JSON,
+//             reasons: [string] (customer-facing sentences), shares: [float]}, ...]
 UNWIND $rows AS row
 MATCH (u:User {id: row.user_id})
 MATCH (i:Item {id: row.item_id})
@@ -19,5 +20,6 @@ UNWIND found AS f
 WITH f.u AS u, f.i AS i, f.row AS row
 MERGE (u)-[r:RECOMMENDED {request_id: row.request_id}]->(i)
 ON CREATE SET r.at = row.at, r.ts = timestamp()
-SET r.rank = row.rank, r.score = row.score, r.model_id = row.model_id, r.paths = row.paths
+SET r.rank = row.rank, r.score = row.score, r.model_id = row.model_id, r.paths = row.paths,
+    r.reasons = row.reasons, r.shares = row.shares
 RETURN count(r) AS recorded

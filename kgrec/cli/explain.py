@@ -34,6 +34,12 @@ def explain_command(
     served_only: bool = typer.Option(
         False, "--served", help="Answer from the recorded RECOMMENDED relationships."
     ),
+    staff: bool = typer.Option(
+        False,
+        "--staff",
+        help="Every contribution, also of items the user rated below their average, with "
+        "the graph path of each (default: the reasons a customer may read).",
+    ),
     checkpoint: Path | None = CheckpointOption,
     artifacts: Path | None = ArtifactsOption,
     config_path: Path | None = ConfigOption,
@@ -43,11 +49,14 @@ def explain_command(
     kgrec's score is exactly a sum of one contribution per item the user interacted with,
     so the answer is those items, largest contribution first, with their share of the score;
     each comes with a path of at most 3 hops in the graph the model used (user -> rated item
-    -> shared director/actor/genre -> item, a knowledge-graph link, or "people who rated it
-    also rated ..."; no other user is ever named). Only edge types the model read are cited
+    -> shared director/actor/genre -> item, a knowledge-graph link, or "people who liked it
+    also liked ..."; no other user is ever named). Only edge types the model read are cited
     (a model trained with --no-kg and no KG teacher member gets no attribute paths).
+    By default the reasons are those a customer may read: only items the user liked (rated
+    at or above their own average), named entities preferred. --staff shows every
+    contribution, liked or not, with its path (node and relationship ids).
     --served instead reads what was recorded when the item was served (kgrec recommend
-    --record): when, at which rank, by which model, and the paths stored then.
+    --record): when, at which rank, by which model, and the reasons stored then.
 
     Examples:
 
@@ -55,15 +64,17 @@ def explain_command(
 
       kgrec explain --user u0001 --item i0103 --format json
 
+      kgrec explain --user u0001 --item i0103 --staff --limit 10
+
       kgrec explain --user u0001 --item i0103 --served
     """
     check_format(fmt, ("table", "json"))
     config = serve_config(config_path, artifacts)
     if served_only:
-        _explain_served(config, user, item, fmt, limit)
+        _explain_served(config, user, item, fmt, limit, staff)
         return
     bundle = open_served_bundle(config, checkpoint)
-    paths = Explainer(bundle).explain(user, item, limit=limit)
+    paths = Explainer(bundle).explain(user, item, limit=limit, staff=staff)
     if fmt == "json":
         out = {
             "user_id": user,
@@ -74,15 +85,21 @@ def explain_command(
         typer.echo(json.dumps(out, ensure_ascii=False))
         return
     if not paths:
-        typer.echo(f"no path of at most 3 hops in the model's graph links user {user} to {item}")
+        liked = "" if staff else " through an item they liked (--staff shows every one)"
+        typer.echo(
+            f"no path of at most 3 hops in the model's graph links user {user} to {item}{liked}"
+        )
         return
     typer.echo(f"why {item} for {user} (model {bundle.model_id}), strongest reasons first:")
     for n, p in enumerate(paths, start=1):
         typer.echo(f"{n}. {p.sentence}  ({p.share:.0%} of the score, {p.contribution:+.3f})")
-        typer.echo(f"   {' '.join(_hop(p, k) for k in range(p.hops))}")
+        if staff:
+            typer.echo(f"   {' '.join(_hop(p, k) for k in range(p.hops))}")
 
 
-def _explain_served(config: Config, user: str, item: str, fmt: str, limit: int) -> None:
+def _explain_served(
+    config: Config, user: str, item: str, fmt: str, limit: int, staff: bool
+) -> None:
     store = open_graph_store(config)
     try:
         records = served(store, user, item)
@@ -103,7 +120,9 @@ def _explain_served(config: Config, user: str, item: str, fmt: str, limit: int) 
             f"(score {r.score:.4f}, request {r.request_id})"
         )
         for recorded in r.paths[:limit]:
-            typer.echo(f"  - {recorded.sentence}")
+            typer.echo(f"  - {recorded.sentence}  ({recorded.share:.0%} of the score)")
+            if staff:
+                typer.echo(f"    {' '.join(_hop(recorded, k) for k in range(recorded.hops))}")
 
 
 def _hop(path: GraphPath, k: int) -> str:

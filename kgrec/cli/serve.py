@@ -10,7 +10,8 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from kgrec.cli.common import (
 from kgrec.config import Config
 from kgrec.errors import KgrecError
 from kgrec.files import DamagedFileError
+from kgrec.progress import RichReporter
 from kgrec.serve.bundle import Bundle, fresh_bundle
 from kgrec.serve.paths import Explainer
 from kgrec.serve.recommend import Recommendation, Recommender, parse_seed_items
@@ -107,7 +109,10 @@ def recommend_command(
         help="Cold start from free text: the items whose text is closest become seed items.",
     ),
     record: bool = typer.Option(
-        False, "--record", help="Record the served lists in the graph database."
+        False, "--record", help="Record the served lists (with their reasons) in the database."
+    ),
+    all_users: bool = typer.Option(
+        False, "--all", help="Batch mode over every user the model knows (like --users-file)."
     ),
     diversify: float = typer.Option(
         0.0,
@@ -139,9 +144,12 @@ def recommend_command(
     user just consumed (new behaviour counts at once, no retraining) or serves a new user.
     Items a user has interacted with are never recommended. Batch mode streams --users-file
     and writes one line (json: one JSON object; csv: one row; table: one line) per user.
-    --record writes (:User)-[:RECOMMENDED {rank, score, model_id, at, paths,
-    request_id}]->(:Item) and returns once the record is durable; give --request-id to make
-    a retry safe (the same id is recorded once; reusing it for another list is refused).
+    --record writes (:User)-[:RECOMMENDED {rank, score, model_id, at, reasons, shares,
+    paths, request_id}]->(:Item) and returns once the record is durable; give --request-id to
+    make a retry safe (the same id is recorded once; reusing it for another list is refused).
+    Recorded reasons are the customer-facing ones: they cite only items the user liked and
+    name no other user (support reads them with `kgrec cypher run why_recommended`). In
+    batch mode --record draws a progress bar on stderr and ends with a one-line summary.
 
     Examples:
 
@@ -159,22 +167,28 @@ def recommend_command(
 
       kgrec recommend --user u0001 --record --request-id 7f3c9a   # safe to retry
 
+      kgrec recommend --all --record --format csv > recs.csv   # every user, recorded
+
       kgrec recommend --user u0001 -k 10 --diversify 0.3 --diversify-by genre
     """
     # the serving options read the config's serve section (and faiss when indexed)
     from kgrec.serve.options import serving_options
 
     check_format(fmt, FORMATS)
+    if all_users and (user is not None or users_file is not None or seed_items or profile):
+        raise KgrecError("--all serves every user: give no --user, --users-file or seeds")
     if profile is not None and (seed_items is not None or users_file is not None):
         raise KgrecError("--profile replaces --seed-items and applies to one user")
-    if (user is None) == (users_file is None) and not (
-        (seed_items or profile is not None) and users_file is None
+    if (
+        (user is None) == (users_file is None)
+        and not ((seed_items or profile is not None) and users_file is None)
+        and not all_users
     ):
         raise KgrecError("give exactly one of --user or --users-file (or --seed-items)")
     if users_file is not None and seed_items:
         raise KgrecError("--seed-items applies to one user: do not combine it with --users-file")
     seeds = parse_seed_items(seed_items) if seed_items is not None else None
-    if record and user is None and users_file is None:
+    if record and user is None and users_file is None and not all_users:
         raise KgrecError("--record needs --user (the user the list is served to)")
     if request_id is not None and not record:
         raise KgrecError("--request-id names a recorded request: add --record")
@@ -192,12 +206,17 @@ def recommend_command(
         seeds = items_like(profile, config.artifacts_dir, config.features)
     recorder = _Recorder(config, recommender, request_id) if record else None
     try:
-        if users_file is None:
+        if users_file is None and not all_users:
             recs = recommender.recommend(user, k, seed_items=seeds)
             request_id = recorder.record(user, recs) if recorder and user else None
             _emit_one(user, recs, recommender.model_id, request_id, fmt)
             return
-        failed = _emit_batch(recommender, _user_lines(users_file), k, fmt, recorder)
+        total: int | None
+        if all_users or users_file is None:
+            users, total = iter(bundle.user_ids), len(bundle.user_ids)
+        else:
+            users, total = _user_lines(users_file), _count_lines(users_file)
+        failed = _emit_batch(recommender, users, k, fmt, recorder, total)
     finally:
         if recorder is not None:
             recorder.close()
@@ -207,7 +226,7 @@ def recommend_command(
 
 
 class _Recorder:
-    """Records served lists (with their top explanation paths) in the graph store."""
+    """Records served lists (with their customer-facing reasons) in the graph store."""
 
     def __init__(
         self, config: Config, recommender: Recommender, request_id: str | None = None
@@ -216,18 +235,41 @@ class _Recorder:
         self.request_id = request_id
         self.explainer = Explainer(recommender.bundle)
         self.store = open_graph_store(config)
+        self.lists = self.reasons = 0
+        self.started = time.perf_counter()
 
     def record(self, user: str, recs: list[Recommendation], batch: bool = False) -> str:
-        paths = {r.item_id: self.explainer.explain(user, r.item_id) for r in recs}
+        found = self.explainer.explain_many(user, [r.item_id for r in recs])
+        paths = {r.item_id: p for r, p in zip(recs, found, strict=True)}
         if self.request_id is None:
             request_id = new_request_id()
         else:
             request_id = f"{self.request_id}/{user}" if batch else self.request_id
         record_served(self.store, user, recs, self.model_id, paths, request_id)
+        self.lists += 1
+        self.reasons += sum(len(p) for p in found)
         return request_id
+
+    def summary(self, users: int, failed: int) -> str:
+        """``recorded 943 lists of 943 users (27,974 reasons) in 7.1 s (7.5 ms per user)``."""
+        seconds = time.perf_counter() - self.started
+        what = f"recorded {self.lists:,} lists of {users:,} users ({self.reasons:,} reasons)"
+        per_user = f"{1000 * seconds / max(users, 1):.1f} ms per user"
+        tail = f", {failed:,} failed" if failed else ""
+        return f"{what} in {seconds:.1f} s ({per_user}){tail}"
 
     def close(self) -> None:
         self.store.close()
+
+
+def _count_lines(path: Path | None) -> int | None:
+    """User lines in a file (``None`` for stdin: the bar then counts without a total)."""
+    if path is None or str(path) == "-":
+        return None
+    try:
+        return sum(1 for _ in _user_lines(path))
+    except KgrecError:
+        return None  # reported when the file is read for real
 
 
 def _as_dict(
@@ -280,16 +322,35 @@ def _emit_batch(
     k: int,
     fmt: str,
     recorder: _Recorder | None,
+    total: int | None = None,
 ) -> int:
-    """Serve ``users`` in chunks of :data:`BATCH`, one output line/row per user; failures."""
+    """Serve ``users`` in chunks of :data:`BATCH`, one output line/row per user; failures.
+    With a ``recorder``: a progress bar of ``total`` users on stderr, then a summary line."""
+    if recorder is None:
+        return _serve_chunks(recommender, users, k, fmt, None, lambda n: None)[0]
+    with RichReporter().stage("Recording served lists", total) as advance:
+        failed, served = _serve_chunks(recommender, users, k, fmt, recorder, advance)
+    typer.echo(recorder.summary(served, failed), err=True)
+    return failed
+
+
+def _serve_chunks(
+    recommender: Recommender,
+    users: Iterator[str],
+    k: int,
+    fmt: str,
+    recorder: _Recorder | None,
+    advance: Callable[[int], None],
+) -> tuple[int, int]:
+    """:func:`_emit_batch`'s work: ``(failed, users served)``."""
     writer = csv.writer(sys.stdout) if fmt == "csv" else None
     if writer is not None:
         writer.writerow(CSV_HEADER)
-    failed = 0
+    failed = served = 0
     chunk: list[str] = []
 
     def flush() -> None:
-        nonlocal failed
+        nonlocal failed, served
         known = [u for u in chunk if recommender.bundle.user_index(u) is not None]
         lists = dict(zip(known, recommender.recommend_many(known, k), strict=True))
         for user in chunk:
@@ -315,6 +376,8 @@ def _emit_batch(
                 shown = error or " | ".join(f"{r.item_id} {r.title}" for r in recs or [])
                 typer.echo(f"{user}\t{shown}")
         sys.stdout.flush()
+        served += len(chunk)
+        advance(len(chunk))
         chunk.clear()
 
     for user in users:
@@ -323,4 +386,4 @@ def _emit_batch(
             flush()
     if chunk:
         flush()
-    return failed
+    return failed, served

@@ -9,7 +9,10 @@ file                     content
                          teacher's sparse item-item matrices and the GNN's item embeddings
 ``history_*.npy``        every user's interactions, oldest first (CSR: ``indptr [U + 1]``,
                          ``items [E]``, ``ages [E]``, 0 = latest), all splits, then the
-                         interactions of ``kgrec add-interactions``: the input of the scorer
+                         interactions of ``kgrec add-interactions``: the input of the
+                         scorer; ``liked [E]`` (bool): rated at or above the user's own mean
+                         rating (every interaction when there are no ratings; added ones
+                         count as liked), the items a customer-facing reason may cite
 ``user_embedding.npy``   float32 ``[num_users, d]``: the GNN's user vectors (``d = 0`` when
                          the teacher is served alone); the approximate index queries them
 ``item_embedding.npy``   float32 ``[num_items, d]``: the GNN's output item embeddings
@@ -49,8 +52,8 @@ from kgrec.errors import KgrecError
 from kgrec.files import DamagedFileError, verify_checksums
 from kgrec.serve.scorer import HybridScorer, load_scorer
 
-FORMAT = 4
-"""4: the hybrid scorer and time-ordered histories (explanations are its contributions)."""
+FORMAT = 5
+"""5: ``history_liked`` (4: the hybrid scorer and time-ordered histories)."""
 SERVING_DIR = "serving"
 SCORER_DIR = "scorer"
 ARRAYS = (
@@ -61,6 +64,7 @@ ARRAYS = (
     "history_indptr",
     "history_items",
     "history_ages",
+    "history_liked",
 )
 DATA_FILES = (*(f"{name}.npy" for name in ARRAYS), "users.json", "items.json")
 FILES = (*DATA_FILES, "meta.json")
@@ -132,6 +136,8 @@ class Bundle:
         seen_indices: ``[nnz]`` item indices each user has interacted with (any split).
         history_indptr, history_items, history_ages: Each user's interactions oldest first
             with their ages (CSR ``[num_users + 1]``, ``[E]``, ``[E]``).
+        history_liked: ``[E]`` bool, whether the user liked each of them (rating at or above
+            their own mean; every interaction without a rating counts as liked).
         scorer: The trained score (:class:`~kgrec.serve.scorer.HybridScorer`); ``None``
             for an embeddings-only bundle (scores are dot products).
         user_ids: External user ids, ``user_ids[index]``.
@@ -154,6 +160,7 @@ class Bundle:
     history_indptr: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     history_items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     history_ages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    history_liked: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     _user_index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
     _item_index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
@@ -192,6 +199,14 @@ class Bundle:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         lo, hi = int(self.history_indptr[user]), int(self.history_indptr[user + 1])
         return np.asarray(self.history_items[lo:hi]), np.asarray(self.history_ages[lo:hi])
+
+    def liked(self, user: int) -> np.ndarray:
+        """``[n]`` bool aligned with :meth:`history`: which of those items the user liked
+        (all of them where the bundle has no such flags)."""
+        if self.history_liked.shape[0] != self.history_items.shape[0]:
+            return np.ones(self.history(user)[0].shape[0], dtype=bool)
+        lo, hi = int(self.history_indptr[user]), int(self.history_indptr[user + 1])
+        return np.asarray(self.history_liked[lo:hi], dtype=bool)
 
 
 def serving_dir(checkpoint: Path | str) -> Path:
@@ -314,6 +329,7 @@ def load_bundle(folder: Path | str) -> Bundle:
         history_indptr=arrays["history_indptr"],
         history_items=arrays["history_items"],
         history_ages=arrays["history_ages"],
+        history_liked=arrays["history_liked"],
         scorer=scorer,
         user_ids=[str(u) for u in users],
         item_ids=[str(i) for i in items["ids"]],

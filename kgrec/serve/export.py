@@ -25,7 +25,7 @@ from kgrec.data.added_interactions import (
 )
 from kgrec.data.added_items import added_stamp, load_added
 from kgrec.data.edges import INTERACTS
-from kgrec.data.hetero import load_artifact
+from kgrec.data.hetero import GraphArtifact, load_artifact
 from kgrec.data.history import History
 from kgrec.data.layout import TABLES_DIR
 from kgrec.data.split import SPLITS
@@ -134,6 +134,7 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
         seen_indptr=seen_indptr,
         seen_indices=seen_indices,
         user_embedding=user_emb,
+        history_liked=_history_liked(artifact, history),
     )
     live = replay(live, load_added_interactions(artifacts_dir), item_ids, scorer, item_emb)
 
@@ -152,6 +153,7 @@ def export_bundle(checkpoint: Path | str, artifacts_dir: Path | str) -> Path:
             "history_indptr": live.history_indptr,
             "history_items": live.history_items,
             "history_ages": live.history_ages,
+            "history_liked": live.liked_or_all(),
         }
         for name, values in arrays.items():
             np.save(staging / f"{name}.npy", values)
@@ -241,6 +243,34 @@ def scorer_of(serving: ServingArrays, added_output: np.ndarray | None = None) ->
         gnn = EmbeddingPart(item_input, item_output, serving.decay, serving.alpha)
     num_items = num_trained + (0 if added_output is None else int(added_output.shape[0]))
     return HybridScorer(tuple(teacher), gnn, num_items, num_trained, standardize=bool(teacher))
+
+
+def liked_mask(users: np.ndarray, rating: np.ndarray, num_users: int) -> np.ndarray:
+    """``[E]`` bool: each interaction's rating is at or above its user's mean rating; an
+    interaction without a rating (NaN) counts as liked, so does every one of a dataset
+    without ratings."""
+    rating = np.asarray(rating, dtype=np.float64)
+    known = ~np.isnan(rating)
+    sums = np.bincount(users[known], weights=rating[known], minlength=num_users)
+    counts = np.bincount(users[known], minlength=num_users)
+    mean = sums / np.maximum(counts, 1)
+    liked = np.ones(rating.shape[0], dtype=bool)
+    liked[known] = rating[known] >= mean[users[known]] - 1e-9
+    return liked
+
+
+def _history_liked(artifact: GraphArtifact, history: History) -> np.ndarray:
+    """:func:`liked_mask` of the interactions in ``history``'s order (that of
+    :meth:`History.from_artifact` over every split)."""
+    edges = torch.cat([artifact.split_edge_index[s] for s in SPLITS], dim=1).long()
+    time = torch.cat([artifact.split_edge_time[s] for s in SPLITS]).long()
+    rating = torch.cat([artifact.split_edge_rating[s] for s in SPLITS]).double()
+    order = torch.argsort(time, stable=True)
+    order = order[torch.argsort(edges[0][order], stable=True)]
+    if not torch.equal(edges[1][order], history.item):
+        raise KgrecError("internal: the ratings do not line up with the histories")
+    users = edges[0][order].numpy()
+    return liked_mask(users, rating[order].numpy(), history.num_users)
 
 
 def _gnn_vectors(serving: ServingArrays, history: History) -> tuple[np.ndarray, np.ndarray]:

@@ -47,6 +47,8 @@ class GraphPath:
             docstring).
         share: ``contribution`` over the score ``s(user, item)``.
         sentence: A sentence for people.
+        liked: Whether the user liked the history item the path leaves by (rating at or
+            above their own mean); customer-facing reasons cite only liked items.
     """
 
     kind: str
@@ -55,6 +57,7 @@ class GraphPath:
     contribution: float
     share: float
     sentence: str
+    liked: bool = True
 
     @property
     def hops(self) -> int:
@@ -75,6 +78,7 @@ class GraphPath:
             contribution=float(data["contribution"]),
             share=float(data.get("share", 0.0)),
             sentence=str(data["sentence"]),
+            liked=bool(data.get("liked", True)),
         )
 
     def artifact_edges(self) -> list[ArtifactEdge]:

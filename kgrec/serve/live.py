@@ -36,6 +36,8 @@ class Histories:
             oldest first (``0`` = latest).
         seen_indptr, seen_indices: CSR ``[U + 1]``, ``[nnz]`` (sorted within each row).
         user_embedding: ``[U, d]`` float32 (``d = 0`` without a GNN).
+        history_liked: ``[E]`` bool aligned with ``history_items``: the items a customer-facing
+            reason may cite (folded-in interactions count as liked); ``None`` = all.
     """
 
     user_ids: list[str]
@@ -45,6 +47,7 @@ class Histories:
     seen_indptr: np.ndarray
     seen_indices: np.ndarray
     user_embedding: np.ndarray
+    history_liked: np.ndarray | None = None
 
     @classmethod
     def of_bundle(cls, bundle: Bundle) -> Histories:
@@ -56,7 +59,15 @@ class Histories:
             np.asarray(bundle.seen_indptr, dtype=np.int64),
             np.asarray(bundle.seen_indices, dtype=np.int64),
             np.asarray(bundle.user_embedding, dtype=np.float32),
+            np.asarray(bundle.history_liked, dtype=bool),
         )
+
+    def liked_or_all(self) -> np.ndarray:
+        """``[E]`` bool: :attr:`history_liked`, or all true where it does not line up."""
+        liked = self.history_liked
+        if liked is None or liked.shape[0] != self.history_items.shape[0]:
+            return np.ones(self.history_items.shape[0], dtype=bool)
+        return np.asarray(liked, dtype=bool)
 
     @property
     def num_users(self) -> int:
@@ -109,6 +120,8 @@ def fold_in(
     offset = np.arange(owner.size) - np.repeat(np.cumsum(old_len) - old_len, old_len)
     out_items[start + offset] = histories.history_items
     out_ages[start + offset] = histories.history_ages + add_len[owner]
+    out_liked = np.ones(int(indptr[-1]), dtype=bool)
+    out_liked[start + offset] = histories.liked_or_all()
     # new rows follow, in the order given: the last one is the latest (age 0)
     order = np.argsort(users, kind="stable")
     sorted_users = users[order]
@@ -126,7 +139,9 @@ def fold_in(
         vectors[user] = user_vector(
             out_items[lo:hi], out_ages[lo:hi], scorer, item_embedding, vectors.shape[1]
         )
-    folded = Histories(all_ids, indptr, out_items, out_ages, seen_indptr, seen_indices, vectors)
+    folded = Histories(
+        all_ids, indptr, out_items, out_ages, seen_indptr, seen_indices, vectors, out_liked
+    )
     return Folded(folded, touched, num_users - num_old)
 
 
@@ -170,6 +185,7 @@ FOLDED_FILES = {
     "seen_indptr.npy": "seen_indptr",
     "seen_indices.npy": "seen_indices",
     "user_embedding.npy": "user_embedding",
+    "history_liked.npy": "history_liked",
 }
 
 
@@ -191,7 +207,8 @@ def write_folded(bundle: Bundle, histories: Histories, interactions_stamp: list[
             except OSError:
                 shutil.copy2(path, staging / name)
         for name, attribute in FOLDED_FILES.items():
-            np.save(staging / name, getattr(histories, attribute))
+            values = getattr(histories, attribute)
+            np.save(staging / name, histories.liked_or_all() if values is None else values)
         (staging / "users.json").write_text(
             json.dumps(histories.user_ids, ensure_ascii=False), encoding="utf-8"
         )

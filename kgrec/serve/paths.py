@@ -38,6 +38,7 @@ from kgrec.serve import sentences
 from kgrec.serve.bundle import Bundle
 from kgrec.serve.graph import Csr, ExplanationGraph, load_graph
 from kgrec.serve.graph_path import Edge, GraphPath, Node
+from kgrec.serve.reasons import ATTRIBUTE, LINKED, Route, RouteFinder, liked_keys, readable_names
 from kgrec.serve.recommend import UnknownIdError
 from kgrec.serve.scorer import Contributions
 
@@ -45,6 +46,8 @@ INTERACTED = "INTERACTED"
 INTERACTS = "interacts"
 KINDS = ("attribute", "linked", "collaborative")
 HOPS = {"linked": 2, "attribute": 3, "collaborative": 3}
+TRIES = 5
+"""History items tried beyond ``limit`` when some have no path (a bound on the work)."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,17 @@ class Explainer:
         self.bundle = bundle
         self.scorer = bundle.scorer
         self.graph = graph or load_graph(bundle.path, bundle.num_users, bundle.num_items)
+        self._rel_types: dict[str, str] = {}
+        entities = self.graph.entities
+        self.routes = RouteFinder(
+            self.graph,
+            readable_names(entities.ids, entities.names, bundle.titles),
+            liked_keys(
+                bundle.history_indptr, bundle.history_items, bundle.history_liked,
+                bundle.num_items,
+            ),
+            bundle.num_items,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ lookups
 
@@ -219,22 +233,53 @@ class Explainer:
             specificity=column(5, np.float64),
         )
 
-    def explain(self, user_id: str, item_id: str, limit: int = 3) -> list[GraphPath]:
-        """The best path of each of the ``limit`` history items that contribute most.
+    def explain(
+        self, user_id: str, item_id: str, limit: int = 3, staff: bool = False
+    ) -> list[GraphPath]:
+        """The paths of the ``limit`` history items that contribute most (one each).
+
+        Customer-facing (default): only items the user liked, each with its most telling
+        path (:mod:`kgrec.serve.reasons`), no other user identified. ``staff``: every
+        contributing item, liked or not (``GraphPath.liked``), the raw path included.
 
         Raises:
             UnknownIdError: unknown user or item id.
         """
-        found = self.candidates(user_id, item_id)
-        picked: list[int] = []
-        shown: set[int] = set()
-        for k in found.ranked().tolist():
-            if len(picked) >= limit:
-                break
-            if int(found.rated[k]) not in shown and found.contribution[k] > 0:
-                picked.append(k)
-                shown.add(int(found.rated[k]))
-        return [self.path(found, k) for k in picked]
+        return self.explain_many(user_id, [item_id], limit, staff)[0]
+
+    def explain_many(
+        self, user_id: str, item_ids: list[str], limit: int = 3, staff: bool = False
+    ) -> list[list[GraphPath]]:
+        """:meth:`explain` for several items of one user (one split of the score for all).
+
+        Raises:
+            UnknownIdError: unknown user or item id.
+        """
+        u = self.user_index(user_id)
+        targets = np.asarray([self.item_index(i) for i in item_ids], dtype=np.int64)
+        items, ages = self.bundle.history(u)
+        per_item = self.scorer.contributions_many(items, ages, targets)  # [n, k]
+        rated, inverse = np.unique(items, return_inverse=True)
+        weight = np.zeros((rated.shape[0], targets.shape[0]))
+        np.add.at(weight, inverse, per_item)
+        liked = np.zeros(rated.shape[0], dtype=bool)
+        np.logical_or.at(liked, inverse, self.bundle.liked(u))
+        out = []
+        for k, i in enumerate(targets.tolist()):
+            w = np.where(rated == i, 0.0, weight[:, k])
+            total = float(w[w > 0].sum())
+            shown = np.flatnonzero((w > 0) & (liked | staff))
+            paths: list[GraphPath] = []
+            for j in shown[np.argsort(-w[shown], kind="stable")][: limit + TRIES].tolist():
+                route = self.routes.best(u, int(rated[j]), i, customer=not staff)
+                if route is not None:
+                    share = float(w[j]) / total if total > 0 else 0.0
+                    found = (float(w[j]), share, bool(liked[j]), staff)
+                    paths.append(self._build(u, int(rated[j]), i, route, *found))
+                if len(paths) == limit:
+                    break
+            out.append(paths)
+        return out
 
     def same_length_paths(self, found: Candidates, top: int, num: int, seed: int = 0) -> list[int]:
         """Up to ``num`` paths drawn uniformly (seeded) from the paths of ``found`` as long as
@@ -248,15 +293,33 @@ class Explainer:
         return [int(k) for k in rng.choice(others, size=min(num, others.size), replace=False)]
 
     def path(self, found: Candidates, k: int) -> GraphPath:
-        """The :class:`GraphPath` of candidate ``k`` of ``found``."""
-        u, i, j = found.user, found.item, int(found.rated[k])
+        """The :class:`GraphPath` of candidate ``k`` of ``found`` (staff wording)."""
         kind = KINDS[int(found.kind[k])]
+        route = Route(kind, int(found.via[k]), int(found.edge_rated[k]), int(found.edge_item[k]))
         contribution = float(found.contribution[k])
         share = contribution / found.total if found.total > 0 else 0.0
+        return self._build(
+            found.user, int(found.rated[k]), found.item, route, contribution, share, True, True
+        )
+
+    def _build(
+        self,
+        u: int,
+        j: int,
+        i: int,
+        route: Route,
+        contribution: float,
+        share: float,
+        liked: bool,
+        staff: bool,
+    ) -> GraphPath:
+        """The :class:`GraphPath` ``user u -> j -> ... -> i`` along ``route``; customers
+        read "liked" and names they can read, staff "rated" and every name."""
         rated = Edge(INTERACTED, INTERACTS, 0, 1)
         graph = self.graph
-        if kind == "attribute":
-            e, ej, ei = int(found.via[k]), int(found.edge_rated[k]), int(found.edge_item[k])
+        start = sentences.because(self.bundle.titles[j], "rated" if staff else "liked", liked)
+        if route.kind == ATTRIBUTE:
+            e, ej, ei = route.via, route.edge_rated, route.edge_item
             nodes: tuple[Node, ...] = (self._user_node(u), self._item_node(j))
             nodes += (self._entity_node(e), self._item_node(i))
             rel_j, rel_i = int(graph.ie_relation[ej]), int(graph.ie_relation[ei])
@@ -264,31 +327,37 @@ class Explainer:
             edges: tuple[Edge, ...] = (rated, self._kg_edge(rel_j, 1, 2, head_j))
             edges += (self._kg_edge(rel_i, 3, 2, head_i),)
             name = graph.relations[rel_i][1]
-            words = (nodes[1].name, nodes[3].name, name, nodes[2].name, nodes[2].id, head_i)
+            shown = nodes[2].name if staff or self.routes.named[e] else nodes[2].id
+            words = (nodes[1].name, nodes[3].name, name, shown, nodes[2].id, head_i, start)
             if rel_i == rel_j:
                 sentence = sentences.attribute_sentence(*words)
             else:
                 sentence = sentences.mixed_attribute_sentence(*words)
-        elif kind == "linked":
-            edge = int(found.edge_rated[k])
+        elif route.kind == LINKED:
+            edge = route.edge_rated
             nodes = (self._user_node(u), self._item_node(j), self._item_node(i))
             rel = int(graph.ii_relation[edge])
             j_is_head = int(graph.ii_head[edge]) == j
             edges = (rated, self._kg_edge(rel, 1, 2, j_is_head))
             name = graph.relations[rel][1]
-            sentence = sentences.linked_sentence(nodes[1].name, nodes[2].name, name, j_is_head)
-        else:  # collaborative
-            v = int(found.via[k])
-            nodes = (self._user_node(u), self._item_node(j), self._someone(v), self._item_node(i))
+            sentence = sentences.linked_sentence(
+                nodes[1].name, nodes[2].name, name, j_is_head, start
+            )
+        else:  # collaborative: the other user is never named (customers: not even indexed)
+            someone = self._someone(route.via if staff else -1)
+            nodes = (self._user_node(u), self._item_node(j), someone, self._item_node(i))
             edges = (rated, Edge(INTERACTED, INTERACTS, 2, 1), Edge(INTERACTED, INTERACTS, 2, 3))
-            sentence = sentences.collaborative_sentence(nodes[1].name, nodes[3].name)
-        return GraphPath(kind, nodes, edges, contribution, share, sentence)
+            verb = "liked" if route.others_liked else "rated"
+            sentence = sentences.collaborative_sentence(nodes[1].name, nodes[3].name, start, verb)
+        return GraphPath(route.kind, nodes, edges, contribution, share, sentence, liked)
 
     def _kg_edge(self, relation: int, item: int, other: int, item_is_head: bool) -> Edge:
         """The KG edge between path positions ``item`` and ``other`` in its stored direction."""
         name = self.graph.relations[relation][1]
+        if name not in self._rel_types:
+            self._rel_types[name] = rel_type_for_relation(name)
         src, dst = (item, other) if item_is_head else (other, item)
-        return Edge(rel_type_for_relation(name), name, src, dst)
+        return Edge(self._rel_types[name], name, src, dst)
 
 
 def _rows(csr: Csr, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -7,7 +7,9 @@ nothing new, and concurrent requests (different ids) never lose or duplicate eac
 relationships. The store returns only once the record is durable (see
 :mod:`kgrec.store.falkordb`). Relationship properties: ``rank`` (1 = best), ``score``,
 ``model_id`` (see :mod:`kgrec.serve.bundle`), ``at`` (ISO-8601 UTC of the first recording),
-``paths`` (the item's explanation paths as a JSON string) and ``request_id``.
+``reasons`` (the customer-facing sentences, a list of strings, strongest first), ``shares``
+(each reason's share of the score, a list of floats), ``paths`` (the same reasons as
+explanation paths with their hops, a JSON string, for staff) and ``request_id``.
 """
 
 from __future__ import annotations
@@ -74,19 +76,23 @@ def record_served(
         return 0
     request_id = request_id or new_request_id()
     at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-    rows = [
-        {
-            "user_id": str(user_id),
-            "item_id": rec.item_id,
-            "request_id": request_id,
-            "rank": int(rec.rank),
-            "score": float(rec.score),
-            "model_id": model_id,
-            "at": at,
-            "paths": paths_json((paths or {}).get(rec.item_id, [])),
-        }
-        for rec in recs
-    ]
+    rows = []
+    for rec in recs:
+        reasons = list((paths or {}).get(rec.item_id, []))
+        rows.append(
+            {
+                "user_id": str(user_id),
+                "item_id": rec.item_id,
+                "request_id": request_id,
+                "rank": int(rec.rank),
+                "score": float(rec.score),
+                "model_id": model_id,
+                "at": at,
+                "paths": paths_json(reasons),
+                "reasons": [p.sentence for p in reasons],
+                "shares": [float(p.share) for p in reasons],
+            }
+        )
     params = {"rows": rows, "user_id": str(user_id), "request_id": request_id}
     result = store.query(load_query("serve/record_recommended"), params, write=True)
     recorded = int(result.rows[0][0]) if result.rows else 0

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +82,51 @@ class ItemItemPart:
                     value += float(self.data[lo + int(hit[0])])
             out[k] = self.decay**a * value
         return out
+
+    def pairwise_many(
+        self, items: np.ndarray, ages: np.ndarray, targets: np.ndarray, num_trained: int
+    ) -> np.ndarray:
+        """:meth:`pairwise` for several ``targets [k]`` at once: ``[n, k]``, read from the
+        targets' columns of ``W`` (no loop over the history)."""
+        out = np.zeros((items.shape[0], targets.shape[0]))
+        known = items < self.num_items
+        unique, inverse = np.unique(items[known], return_inverse=True)
+        position = np.full(self.num_items, -1, dtype=np.int64)  # history item -> row of values
+        position[unique] = np.arange(unique.shape[0])
+        values = np.zeros((unique.shape[0], targets.shape[0]))
+        indptr, rows, data = self._columns
+        for k, target in enumerate(targets.tolist()):
+            if target >= self.num_items:  # an item added after training: scored at the mean
+                continue
+            lo, hi = int(indptr[target]), int(indptr[target + 1])
+            at = position[rows[lo:hi]]
+            values[at[at >= 0], k] = data[lo:hi][at >= 0]
+        if num_trained:
+            trained = targets < self.num_items
+            values[:, trained] -= (self._row_sums[unique] / num_trained)[:, None]
+        scale = self.decay ** ages[known].astype(np.float64)
+        out[known] = values[inverse] * scale[:, None]
+        return out
+
+    @cached_property
+    def _columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``W`` by column: ``(indptr [I + 1], rows [nnz], values [nnz] float64)``."""
+        rows = self._entry_rows()
+        columns = np.asarray(self.indices, dtype=np.int64)
+        order = np.argsort(columns, kind="stable")
+        indptr = np.zeros(self.num_items + 1, dtype=np.int64)
+        np.cumsum(np.bincount(columns, minlength=self.num_items), out=indptr[1:])
+        return indptr, rows[order], np.asarray(self.data, dtype=np.float64)[order]
+
+    @cached_property
+    def _row_sums(self) -> np.ndarray:
+        """``[I]``: ``sum_j W[h, j]`` per row."""
+        return np.bincount(self._entry_rows(), weights=self.data, minlength=self.num_items)
+
+    def _entry_rows(self) -> np.ndarray:
+        """``[nnz]``: the row of each stored entry."""
+        counts: np.ndarray = np.diff(self.indptr).astype(np.int64)
+        return np.repeat(np.arange(self.num_items), counts)
 
     def _rows(self, items: np.ndarray, ages: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         keep = items < self.num_items
@@ -134,6 +180,30 @@ class EmbeddingPart:
         )
         out[known] = self.decay ** ages[known].astype(np.float64) * (e_in @ (e_out - mean)) / norm
         return out
+
+    def pairwise_many(
+        self, items: np.ndarray, ages: np.ndarray, targets: np.ndarray, num_trained: int
+    ) -> np.ndarray:
+        """:meth:`pairwise` for several ``targets [k]`` at once: ``[n, k]``."""
+        _, norm = self.user_vector(items, ages)
+        out = np.zeros((items.shape[0], targets.shape[0]))
+        known = items < self.item_input.shape[0]
+        e_in = np.asarray(self.item_input[items[known]], dtype=np.float64)
+        e_out = np.asarray(self.item_output[targets], dtype=np.float64)  # [k, d]
+        if num_trained:
+            e_out = e_out - self._mean(num_trained)
+        scale = self.decay ** ages[known].astype(np.float64) / norm
+        out[known] = (e_in @ e_out.T) * scale[:, None]
+        return out
+
+    def _mean(self, num_trained: int) -> np.ndarray:
+        """``[d]`` mean output embedding of the first ``num_trained`` items (cached)."""
+        cached = self.__dict__.get("_means", {})
+        if num_trained not in cached:
+            rows = np.asarray(self.item_output[:num_trained], dtype=np.float64)
+            cached[num_trained] = rows.mean(axis=0)
+            self.__dict__["_means"] = cached
+        return cached[num_trained]
 
 
 @dataclass(frozen=True)
@@ -230,6 +300,27 @@ class HybridScorer:
             per_item += share
         return Contributions(items, per_item, by_part, constant, float(constant + per_item.sum()))
 
+    def contributions_many(
+        self, items: np.ndarray, ages: np.ndarray, targets: np.ndarray
+    ) -> np.ndarray:
+        """``[n, k]``: ``contributions(items, ages, t).per_item`` for each of ``targets [k]``,
+        computed together (one score of the history, then the targets' columns)."""
+        items, ages = np.asarray(items, dtype=np.int64), np.asarray(ages, dtype=np.int64)
+        targets = np.asarray(targets, dtype=np.int64)
+        out = np.zeros((items.shape[0], targets.shape[0]))
+        if not items.size:
+            return out
+        for _, part in self._parts():
+            _, std = self._stats(self._raw(part, items, ages))
+            if not np.isfinite(std):
+                continue
+            if self.standardize:
+                pairs = part.pairwise_many(items, ages, targets, self.num_trained_items)
+                out += part.weight / std * pairs
+            else:  # a GNN served alone: its raw score, no mean taken out
+                out += part.weight * part.pairwise_many(items, ages, targets, 0)
+        return out
+
 
 _SCORER_META = "scorer.json"
 
@@ -269,7 +360,7 @@ def load_scorer(folder: str | Path) -> HybridScorer:
                 decay=float(m["decay"]),
                 weight=float(m["weight"]),
                 **{
-                    name: np.load(folder / f"teacher{k}_{name}.npy", mmap_mode="r")
+                    name: _mapped(folder / f"teacher{k}_{name}.npy")
                     for name in ("indptr", "indices", "data")
                 },
             )
@@ -278,8 +369,8 @@ def load_scorer(folder: str | Path) -> HybridScorer:
         gnn = None
         if meta["gnn"] is not None:
             gnn = EmbeddingPart(
-                item_input=np.load(folder / "item_input.npy", mmap_mode="r"),
-                item_output=np.load(folder / "item_output.npy", mmap_mode="r"),
+                item_input=_mapped(folder / "item_input.npy"),
+                item_output=_mapped(folder / "item_output.npy"),
                 decay=float(meta["gnn"]["decay"]),
                 weight=float(meta["gnn"]["weight"]),
             )
@@ -292,3 +383,8 @@ def load_scorer(folder: str | Path) -> HybridScorer:
         int(meta["num_trained_items"]),
         bool(meta["standardize"]),
     )
+
+
+def _mapped(path: Path) -> np.ndarray:
+    """A memory-mapped ``.npy`` as a plain array view (indexing a ``np.memmap`` costs more)."""
+    return np.asarray(np.load(path, mmap_mode="r"))

@@ -35,12 +35,19 @@ def explainer(bundle: Bundle) -> Explainer:
     return Explainer(bundle)
 
 
-def explained(explainer: Explainer, users: tuple[str, ...] = USERS, k: int = 3, limit: int = 5):
-    """``(user, item, paths)`` for each user's top-``k`` recommendations."""
+def explained(
+    explainer: Explainer,
+    users: tuple[str, ...] = USERS,
+    k: int = 3,
+    limit: int = 5,
+    staff: bool = True,
+):
+    """``(user, item, paths)`` for each user's top-``k`` recommendations (staff view: every
+    contribution, raw paths)."""
     recommender = Recommender(explainer.bundle)
     for user in users:
         for rec in recommender.recommend(user, k=k):
-            yield user, rec.item_id, explainer.explain(user, rec.item_id, limit=limit)
+            yield user, rec.item_id, explainer.explain(user, rec.item_id, limit, staff)
 
 
 def message_passing_edges(model: TrainedModel, bundle: Bundle) -> set[ArtifactEdge]:
@@ -91,7 +98,7 @@ def test_paths_come_strongest_first_with_readable_sentences(
         found = explainer.candidates(user, item)
         ranked = found.contribution[found.ranked()]
         assert (ranked[:-1] >= ranked[1:]).all()
-        paths = explainer.explain(user, item, limit=3)
+        paths = explainer.explain(user, item, limit=3, staff=True)
         assert paths[0].contribution == pytest.approx(float(ranked[0]))
         assert sum(p.share for p in paths) <= 1 + 1e-9 and all(p.share > 0 for p in paths)
         for p in paths:
@@ -116,7 +123,7 @@ def test_contributions_are_the_exact_split_of_the_score(
         rec = recommender.recommend(user, k=1)[0]
         split = explainer.contributions(user, rec.item_id)
         assert split.constant + split.per_item.sum() == pytest.approx(rec.score, abs=1e-6)
-        top = explainer.explain(user, rec.item_id, limit=1)[0]
+        top = explainer.explain(user, rec.item_id, limit=1, staff=True)[0]
         items, ages = bundle.history(bundle.user_index(user))  # type: ignore[arg-type]
         h = top.nodes[1].index
         keep = items != h
@@ -167,7 +174,7 @@ def test_a_pruned_relation_is_never_cited(tmp_path: Path) -> None:
     for user in fans:
         mine = set(train.loc[train["user_id"] == user, "item_id"])
         for item in [w for w in winners if w not in mine][:3]:
-            for p in explainer.explain(user, item, limit=20):
+            for p in explainer.explain(user, item, limit=20, staff=True):
                 cited += [e.relation for e in p.edges]
     assert cited and "won" not in cited and "WON" not in cited
 

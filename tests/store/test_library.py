@@ -46,11 +46,15 @@ HOSTILE = "x'}) MATCH (n) DETACH DELETE n //"
 RECS = [
     {"user": "u0001", "item": "i0002", "rank": 1, "score": 0.91, "model_id": "m1",
      "at": "2024-06-01T10:00:00Z", "request_id": "r1",
-     "paths": [["u0001", "INTERACTED", "i0013", "HAS_GENRE", "genre:documentary"]]},
+     "paths": [["u0001", "INTERACTED", "i0013", "HAS_GENRE", "genre:documentary"]],
+     "reasons": ["Because you liked *A*, also a Documentary title",
+                 "Because you liked *B*: people who liked it also liked *C*"],
+     "shares": [0.4, 0.25]},
     {"user": "u0001", "item": "i0005", "rank": 2, "score": 0.85, "model_id": "m1",
      "at": "2024-06-01T10:00:00Z", "request_id": "r1", "paths": []},
     {"user": "u0001", "item": "i0002", "rank": 3, "score": 0.42, "model_id": "m2",
-     "at": "2024-06-03T08:30:00Z", "request_id": "r2", "paths": [["u0001", "x", "i0002"]]},
+     "at": "2024-06-03T08:30:00Z", "request_id": "r2", "paths": [["u0001", "x", "i0002"]],
+     "reasons": ["Because you liked *D* (*D* sequel *C*)"], "shares": [0.6]},
     {"user": "u0002", "item": "i0077", "rank": 1, "score": 0.99, "model_id": "m2",
      "at": "2024-06-03T09:00:00Z", "request_id": "r3", "paths": []},
     {"user": "u0003", "item": "i0161", "rank": 1, "score": 0.7, "model_id": "m1",
@@ -111,11 +115,18 @@ def store(falkordb_home: Path) -> Iterator[FalkorDBStore]:
     info = server.start()
     store = FalkorDBStore(info.host, info.port, server.password(), graph="t_library")
     store.load(payload)
-    rows = [{**r, "paths": json.dumps(r["paths"])} for r in RECS]
+    keys = ("rank", "score", "model_id", "at", "request_id", "reasons", "shares")
+    rows = [
+        {
+            "user": r["user"],
+            "item": r["item"],
+            "props": {"paths": json.dumps(r["paths"]), **{k: r[k] for k in keys if k in r}},
+        }
+        for r in RECS
+    ]  # records without reasons have none, as before reasons were recorded
     store.query(
         "UNWIND $rows AS row MATCH (u:User {id: row.user}) MATCH (i:Item {id: row.item}) "
-        "CREATE (u)-[:RECOMMENDED {rank: row.rank, score: row.score, model_id: row.model_id, "
-        "at: row.at, paths: row.paths, request_id: row.request_id}]->(i)",
+        "CREATE (u)-[r:RECOMMENDED]->(i) SET r += row.props",
         {"rows": rows},
         write=True,
     )
@@ -525,16 +536,26 @@ def check_item_popularity(store: FalkorDBStore, demo: Demo) -> None:
 
 
 def check_why_recommended(store: FalkorDBStore, demo: Demo) -> None:
+    """One readable row per reason (no JSON inside), newest recording first."""
     got = run(store, "why_recommended", user="u0001", item="i0002")
     mine = [r for r in RECS if (r["user"], r["item"]) == ("u0001", "i0002")]
     mine.sort(key=lambda r: str(r["at"]), reverse=True)
+    titles = dict(demo.items[["item_id", "title"]].itertuples(index=False, name=None))
     assert [
-        (r["at"], r["model_id"], r["request_id"], r["rank"], r["score"], json.loads(r["paths"]))
+        (r["at"], r["model_id"], r["request_id"], r["rank"], r["score"], r["reason"], r["share"])
         for r in got
     ] == [
-        (r["at"], r["model_id"], r["request_id"], r["rank"], r["score"], r["paths"]) for r in mine
+        (r["at"], r["model_id"], r["request_id"], r["rank"], r["score"], reason, share)
+        for r in mine
+        for reason, share in zip(r["reasons"], r["shares"], strict=True)
     ]
-    assert len(run(store, "why_recommended", user="u0001", item="i0002", model_id="m1")) == 1
+    assert {r["title"] for r in got} == {titles["i0002"]}
+    assert set(got[0]) == {"at", "rank", "title", "reason", "share", "score", "model_id",
+                           "request_id"}  # fmt: skip
+    assert [r["reason"] for r in run(store, "why_recommended", user="u0001", item="i0002",
+                                     model_id="m1")] == mine[1]["reasons"]  # fmt: skip
+    (bare,) = run(store, "why_recommended", user="u0003", item="i0161")  # no reasons
+    assert (bare["rank"], bare["reason"], bare["share"]) == (1, None, None)
     assert run(store, "why_recommended", user="u0001", item="i0400") == []
 
 
