@@ -21,12 +21,14 @@ from kgrec.cli.common import (
 )
 from kgrec.cli.runs import artifact_digest, finish_run, prepare_run
 from kgrec.config import Config
+from kgrec.device import resolve_device
 from kgrec.errors import KgrecError
 from kgrec.eval.metrics import evaluate_ranking
 from kgrec.eval.report import evaluate_models
 from kgrec.faults import fault_point
 from kgrec.locks import artifact_lock
 from kgrec.text.features import compute_features, features_path, load_features
+from kgrec.train import distributed
 from kgrec.train.trainer import train
 
 if TYPE_CHECKING:
@@ -90,6 +92,7 @@ def embed_command(
 @app.command("train")
 @friendly_errors
 def train_command(
+    ctx: typer.Context,
     config_path: Path | None = ConfigOption,
     artifacts: Path | None = ArtifactsOption,
     out: Path | None = typer.Option(
@@ -120,6 +123,13 @@ def train_command(
         help="better: replace <out>/model.pt only when this run beats it on validation "
         "ndcg@20 (else keep the run in <out>/candidate); always: replace it anyway.",
     ),
+    nproc: int = typer.Option(
+        1,
+        "--nproc",
+        min=1,
+        help="Train the GNN data parallel in N processes on this machine (one per GPU; gloo "
+        "on CPU): relaunches this command under torchrun. Several machines: run torchrun.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Train kgrec: an item-item teacher, a GNN distilled from it, their blend, all chosen on
@@ -140,6 +150,11 @@ def train_command(
     Checkpoints load with torch.load(weights_only=True); one JSON line per epoch goes to
     <out>/train_log.jsonl. Every setting is in the config's model, teacher and train sections.
 
+    More than one device or machine: the command runs unchanged under torchrun (PyTorch
+    distributed data parallel, NCCL on GPUs, gloo on CPU); --nproc N launches it so on this
+    machine. Rank 0 tunes the teacher, validates and writes; the global batch stays
+    train.batch_size.
+
     Examples:
 
       kgrec train
@@ -153,7 +168,12 @@ def train_command(
       kgrec train --resume              # after an interrupted run
 
       kgrec train --dim 64 --promote always   # serve this run even if it is worse
+
+      kgrec train -c configs/ml-100k.yaml --nproc 2   # 2 processes (DDP) on this machine
     """
+    if nproc > 1:
+        raise typer.Exit(distributed.launch(nproc, ["train", *_given_options(ctx, "nproc")]))
+
     if promote_when not in ("better", "always"):
         raise KgrecError(f"--promote must be better or always, got {promote_when!r}")
     if serve is not None and serve not in ("hybrid", "gnn", "teacher"):
@@ -178,7 +198,9 @@ def train_command(
     trained_on = artifact_digest(config.artifacts_dir)
     x_dict = _features(config)
     target = out or config.artifacts_dir / MODEL_DIR
-    run = prepare_run(target, config, resume, progress)
+    distributed.setup(resolve_device(config.train.device))  # torchrun's ranks: rank 0 writes
+    main = distributed.is_main()
+    run = distributed.broadcast(prepare_run(target, config, resume, progress) if main else None)
 
     def validate(score_fn: Any) -> dict[str, float]:
         values = evaluate_ranking(score_fn, artifact, "val", ks=(20,), batch_size=1024)
@@ -194,6 +216,8 @@ def train_command(
         resume=run.resume_from,
     )
     fault_point("trained")
+    if not main:
+        return
     promotion = finish_run(run, target, config, trained_on, always=promote_when == "always")
     summary = {
         "checkpoint": str(promotion.served if promotion.promoted else promotion.kept),
@@ -258,6 +282,20 @@ def evaluate_command(
         typer.echo(json.dumps(rows, indent=2))
         return
     _print_metrics(rows, split)
+
+
+def _given_options(ctx: typer.Context, *leave_out: str) -> list[str]:
+    """The options of this call that differ from their defaults, as command-line words."""
+    words: list[str] = []
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.param_type_name != "option" or param.name in leave_out:
+            continue
+        if value is None or value == param.default:
+            continue
+        flag = getattr(param, "is_flag", False)
+        words += [param.opts[0]] if flag else [param.opts[0], str(value)]
+    return words
 
 
 def _artifact(config: Config) -> GraphArtifact:

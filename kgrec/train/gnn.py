@@ -6,6 +6,7 @@ minimises a softmax cross-entropy over the whole catalogue, plus ``kd_weight`` t
 listwise KL to the teacher's scores of the same prefix (Ranking Distillation KDD'18, DE-RRD
 CIKM'20), plus optionally ``cl_weight`` times an XSimGCL contrastive loss between two
 noise-perturbed views of the users. :func:`build_model` builds the configured model.
+Under ``torchrun`` the step is data parallel (:mod:`kgrec.train.distributed`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from kgrec.config import Config, TrainConfig
 from kgrec.data.hetero import GraphArtifact
@@ -24,6 +25,7 @@ from kgrec.nn.ensemble import Ensemble
 from kgrec.nn.loss import info_nce, listwise_kd_loss, perturb, softmax_loss
 from kgrec.nn.model import ITEM, USER, EdgeType, ItemEntityGraph, KGRec, prune_edge_types
 from kgrec.nn.scoring import ScoreFn
+from kgrec.train import distributed
 from kgrec.train.teacher import Side
 
 
@@ -69,6 +71,10 @@ class GNNTrainer:
         config: ``batch_size`` users per step, ``cuts_per_epoch`` passes over the users per
             epoch, losses and optimiser settings.
         device: Where the model runs (batches are cut on the CPU).
+
+    Under ``torchrun`` every rank cuts the same batches and learns from its share of their
+    rows (:func:`kgrec.train.distributed.shard`) through :class:`DistributedDataParallel`;
+    :attr:`model` stays the plain model (its ``state_dict`` is the same as in one process).
     """
 
     def __init__(
@@ -90,13 +96,16 @@ class GNNTrainer:
         self.optimizer = torch.optim.Adam(
             model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
+        graph = model._graph  # without KG messages, entity and relation vectors get no gradient
+        uses_kg = model.use_kg and graph is not None and graph.item.numel() > 0
+        self.objective = distributed.wrap(_Objective(self.model), device, find_unused=not uses_kg)
         self.users = (history.degree() >= 2).nonzero().squeeze(1)
         if self.users.numel() == 0:
             raise KgrecError("no user has two training interactions: nothing to learn from")
 
     def train_epoch(self, epoch: int = 0) -> dict[str, float]:
         """``cuts_per_epoch`` passes over the users in batches; mean loss terms."""
-        self.model.train()
+        self.objective.train()
         sums: dict[str, float] = {}
         steps = 0
         cfg = self.config
@@ -110,15 +119,17 @@ class GNNTrainer:
         return {name: value / max(steps, 1) for name, value in sums.items()}
 
     def step(self, users: Tensor) -> dict[str, float]:
-        """One optimisation step on one temporal cut per user; the loss terms."""
+        """One optimisation step on one temporal cut per user; the loss terms (of this rank's
+        share of the rows under torchrun)."""
         cfg = self.config
         cut = self.history.cut(users, self.generator, cfg.num_targets)
+        cut, weight = distributed.shard(cut, distributed.rank(), distributed.world_size())
         prefix = cut.prefix
         rows = prefix.dense(self.model.num_items, self.model.decay).to(self.device)
         target = cut.targets(self.model.num_items).to(self.device)
-        items_in, items_out = self.model.item_embeddings(self.x_dict)
-        user = self.model.user_embedding(rows, items_in)
-        logits = user @ F.normalize(items_out, dim=-1).t() / self.model.temperature
+        logits, *views = self.objective(
+            rows, self.x_dict, cfg.cl_eps if cfg.cl_weight > 0 else None
+        )
         terms = {"rank": softmax_loss(logits, target)}
         if self.teacher is not None and cfg.kd_weight > 0:
             teacher = self.teacher.score(prefix).to(self.device)
@@ -127,13 +138,11 @@ class GNNTrainer:
             terms["kd"] = cfg.kd_weight * listwise_kd_loss(
                 logits, teacher, cfg.kd_temperature, mask=unseen
             )
-        if cfg.cl_weight > 0:
-            view_a = self.model.user_embedding(rows, perturb(items_in, cfg.cl_eps))
-            view_b = self.model.user_embedding(rows, perturb(items_in, cfg.cl_eps))
-            terms["cl"] = cfg.cl_weight * info_nce(view_a, view_b, cfg.cl_temperature)
+        if views:
+            terms["cl"] = cfg.cl_weight * info_nce(views[0], views[1], cfg.cl_temperature)
         loss = torch.stack(list(terms.values())).sum()
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight).backward()
         self.optimizer.step()
         return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
 
@@ -150,6 +159,29 @@ class GNNTrainer:
             return (F.normalize(rows @ items_in, dim=-1) @ items_out.t()).cpu()
 
         return score
+
+
+class _Objective(nn.Module):
+    """The differentiable part of a step as one module (what DDP wraps): logits ``[B, I]``
+    of the history rows ``[B, I]``, then two perturbed user views ``[B, d]`` when ``cl_eps``
+    is given."""
+
+    def __init__(self, model: KGRec) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, rows: Tensor, x_dict: Mapping[str, Tensor], cl_eps: float | None = None
+    ) -> tuple[Tensor, ...]:
+        model = self.model
+        items_in, items_out = model.item_embeddings(x_dict)
+        user = model.user_embedding(rows, items_in)
+        logits = user @ F.normalize(items_out, dim=-1).t() / model.temperature
+        if cl_eps is None:
+            return (logits,)
+        view_a = model.user_embedding(rows, perturb(items_in, cl_eps))
+        view_b = model.user_embedding(rows, perturb(items_in, cl_eps))
+        return logits, view_a, view_b
 
 
 def teacher_side(

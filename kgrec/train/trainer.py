@@ -20,6 +20,8 @@
 
 The result is written atomically to ``out/model.pt`` (:mod:`kgrec.train.checkpoint`); one JSON
 line per epoch goes to ``out/train_log.jsonl``; ``out/last.pt`` lets an interrupted run resume.
+Under ``torchrun`` the GNN trains data parallel; rank 0 alone tunes the teacher, validates,
+writes and reports (:mod:`kgrec.train.distributed`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from kgrec.nn.hybrid import Hybrid
 from kgrec.nn.model import KGRec
 from kgrec.nn.scoring import ScoreFn
 from kgrec.progress import Reporter
+from kgrec.train import distributed
 from kgrec.train.checkpoint import LOG_FILE, MODEL_FILE, save_checkpoint
 from kgrec.train.gnn import GNNTrainer, build_model, model_edges, teacher_side
 from kgrec.train.loop import MONITOR, FitResult, fit
@@ -125,17 +128,23 @@ def train(
         tuned_teacher: A teacher already tuned on this artifact's training history with
             ``config.teacher`` (:attr:`TrainResult.teacher` of an earlier run; tuning is
             deterministic, so runs that differ only in their seed may share it).
+
+    Under ``torchrun`` every rank calls this; ``validate`` runs on rank 0 only and the other
+    ranks return once rank 0 has written the checkpoint.
     """
     clock = time.perf_counter()
-    reporter = reporter or Reporter()
     cfg = config.train
-    device = resolve_device(cfg.device)
+    device = distributed.setup(resolve_device(cfg.device))
+    main = distributed.is_main()
+    reporter = reporter if reporter is not None and main else Reporter()
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     ndcg = _monitor(validate)
-    saved = load_resume_state(resume) if resume is not None else None
+    saved = distributed.broadcast(
+        load_resume_state(resume) if resume is not None and main else None
+    )
     plain_config = run_config(config)
-    log = _Log(out / LOG_FILE, keep=saved is not None)
+    log = _Log(out / LOG_FILE, keep=saved is not None) if main else None
 
     train_history = History.from_artifact(artifact, ("train",))
     side = teacher_side(artifact, x_dict, config)
@@ -147,10 +156,12 @@ def train(
     elif tuned_teacher is not None:
         teacher = tuned_teacher
     else:
-        teacher = tune_teacher(train_history, side, config.teacher, ndcg, reporter)
+        teacher = _on_main(
+            lambda: tune_teacher(train_history, side, config.teacher, ndcg, reporter)
+        )
     tuned, teacher_seconds = teacher, time.perf_counter() - clock
     validation = {"teacher": teacher.validation.get(MONITOR, 0.0)}
-    state = RunState(out / RESUME_FILE, plain_config, teacher)
+    state = RunState(out / RESUME_FILE, plain_config, teacher) if main else None
 
     model: KGRec | None = None
     alpha, best_epoch, stopped_early = 0.0, -1, False
@@ -164,12 +175,14 @@ def train(
             alpha, history = float(saved["alpha"]), list(saved["validation_history"])
             stopped_early = bool(saved["stopped_early"])
         else:
-            start = state.restore(saved, trainer)
+            start = RunState.restore(saved, trainer)
             best: dict[str, Tensor] = dict(saved["best"]) if saved is not None else {}
             result = fit(
                 trainer.train_epoch,
                 cfg.epochs,
-                validate=lambda: validate(trainer.score_fn()),
+                validate=lambda: distributed.broadcast(
+                    dict(validate(trainer.score_fn())) if main else None
+                ),
                 eval_every=cfg.eval_every,
                 patience=cfg.patience,
                 on_best=lambda epoch, metrics: best.update(
@@ -185,22 +198,25 @@ def train(
             best_epoch, stopped_early = result.best_epoch, result.stopped_early
             history = list(result.history)
             validation["gnn"] = result.best_metrics.get(MONITOR, 0.0)
-            alpha, validation["hybrid"] = tune_alpha(
-                teacher, trainer.score_fn(), train_history, cfg.blend_grid, ndcg
+            alpha, validation["hybrid"] = distributed.broadcast(
+                tune_alpha(teacher, trainer.score_fn(), train_history, cfg.blend_grid, ndcg)
+                if main
+                else None
             )
     validation["served"] = validation.get(cfg.serve, validation["teacher"])
 
     if cfg.refit and artifact.split_edge_index["val"].numel():
         full_history = History.from_artifact(artifact, ("train", "val"))
         with reporter.stage("Refitting the teacher on training + validation"):
-            teacher = refit(teacher, full_history, side, config.teacher.top_k)
+            fitted = teacher
+            teacher = _on_main(lambda: refit(fitted, full_history, side, config.teacher.top_k))
         if model is not None:
             torch.manual_seed(cfg.seed)
             model = build_model(artifact, x_dict, config)
             kd = teacher if cfg.kd_weight > 0 else None
             trainer = GNNTrainer(model, full_history, kd, x_dict, cfg, device)
             resuming_refit = saved is not None and saved["stage"] == "refit"
-            start = state.restore(saved if resuming_refit else None, trainer)
+            start = RunState.restore(saved if resuming_refit else None, trainer)
             chosen = {
                 "best_epoch": best_epoch,
                 "validation": validation,
@@ -230,15 +246,25 @@ def train(
     edge_types = (
         model_edges(artifact, config.model.min_relation_edges) if gnn_kg or teacher_kg else {}
     )
-    checkpoint = save_checkpoint(
-        out / MODEL_FILE,
-        hybrid,
-        config=plain_config,
-        metrics={**{f"val_{k}": v for k, v in validation.items()}, MONITOR: validation["served"]},
-        extra={"best_epoch": best_epoch, "refit": bool(cfg.refit), "teacher": teacher.describe()},
-        x_dict=x_dict,
-        edge_types=list(edge_types),
-    )
+    checkpoint = out / MODEL_FILE
+    if main:
+        save_checkpoint(
+            checkpoint,
+            hybrid,
+            config=plain_config,
+            metrics={
+                **{f"val_{k}": v for k, v in validation.items()},
+                MONITOR: validation["served"],
+            },
+            extra={
+                "best_epoch": best_epoch,
+                "refit": bool(cfg.refit),
+                "teacher": teacher.describe(),
+            },
+            x_dict=x_dict,
+            edge_types=list(edge_types),
+        )
+    distributed.barrier()  # every rank returns once the checkpoint is there
     return TrainResult(
         checkpoint=checkpoint,
         kind=hybrid.kind,
@@ -280,15 +306,18 @@ RESUME_EVERY = 60.0
 
 def _recorder(
     stage: str,
-    log: _Log,
-    state: RunState,
+    log: _Log | None,
+    state: RunState | None,
     trainer: GNNTrainer,
     best: dict[str, Tensor],
     device: torch.device,
     chosen: dict[str, Any],
-) -> Callable[[dict[str, Any], FitResult], None]:
+) -> Callable[[dict[str, Any], FitResult], None] | None:
     """After each epoch: a line in the log; the resume state after a validation, and at
-    least every :data:`RESUME_EVERY` seconds (a kill loses at most that much work)."""
+    least every :data:`RESUME_EVERY` seconds (a kill loses at most that much work). ``None``
+    (nothing recorded) on the ranks other than 0, which write nothing."""
+    if log is None or state is None:
+        return None
     last = [time.perf_counter()]
 
     def record(values: dict[str, Any], fitted: FitResult) -> None:
@@ -298,6 +327,15 @@ def _recorder(
             last[0] = time.perf_counter()
 
     return record
+
+
+def _on_main(make: Callable[[], Ensemble]) -> Ensemble:
+    """The teacher ``make()`` returns, made on rank 0 only and shared with every rank."""
+    if distributed.world_size() == 1:
+        return make()
+    made = make() if distributed.is_main() else None
+    state = distributed.broadcast(made.state() if made is not None else None)
+    return made if made is not None else Ensemble.from_state(state)
 
 
 def _monitor(validate: Validate) -> Callable[[ScoreFn], float]:
