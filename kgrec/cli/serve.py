@@ -31,7 +31,6 @@ from kgrec.cli.common import (
 from kgrec.config import Config
 from kgrec.errors import KgrecError
 from kgrec.files import DamagedFileError
-from kgrec.progress import RichReporter
 from kgrec.serve.bundle import Bundle, fresh_bundle
 from kgrec.serve.paths import Explainer
 from kgrec.serve.recommend import Recommendation, Recommender, parse_seed_items
@@ -328,6 +327,9 @@ def _emit_batch(
     With a ``recorder``: a progress bar of ``total`` users on stderr, then a summary line."""
     if recorder is None:
         return _serve_chunks(recommender, users, k, fmt, None, lambda n: None)[0]
+    # rich only when recording: plain `recommend` starts without it
+    from kgrec.progress import RichReporter
+
     with RichReporter().stage("Recording served lists", total) as advance:
         failed, served = _serve_chunks(recommender, users, k, fmt, recorder, advance)
     typer.echo(recorder.summary(served, failed), err=True)
