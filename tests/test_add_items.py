@@ -214,7 +214,7 @@ def test_added_items_are_served_explained_and_survive_a_new_model(
     # item (its term is neutral, z = 0), so it competes on the GNN's term alone
     assert rank["n0001"] <= len(ranking) * 15 // 100
 
-    explained = runner.invoke(app, ["explain", *a, "--user", "u0001", "--item", "n0001"])
+    explained = runner.invoke(app, ["explain", *a, "--user", "u0001", "--item", "n0001", "--staff"])
     assert explained.exit_code == 0, explained.output
     assert "genre:western" in explained.output
 

@@ -263,6 +263,6 @@ def test_cli_explain(cli, served: Served) -> None:
     data = json.loads(result.stdout)
     assert data["paths"] and data["paths"][0]["nodes"][0]["id"] == "u0001"
     table = cli("explain", "--user", "u0001", "--item", item)
-    assert table.exit_code == 0 and "Because you rated" in table.stdout
+    assert table.exit_code == 0 and "Because you liked" in table.stdout
     bad = cli("explain", "--user", "u0001", "--item", "i9999")
     assert bad.exit_code != 0 and "unknown item" in bad.stderr
