@@ -53,6 +53,24 @@ class TrainedModel:
     checkpoint: Path
 
 
+SMALL_DEMO: dict[str, Any] = {
+    "store.enabled": False,
+    "model.embedding_dim": 16,
+    "model.use_text": False,
+    "model.min_relation_edges": 1,
+    "teacher.components": ["ease", "entity"],
+    "teacher.decays": [1.0],
+    "teacher.ease_l2": [50.0],
+    "teacher.weight_grid": [0.0, 0.5],
+    "train.device": "cpu",
+    "train.epochs": 4,
+    "train.eval_every": 2,
+    "train.batch_size": 64,
+    "train.blend_grid": [1.0],
+}
+"""The dotted config keys of the test suite's small demo model (no paths)."""
+
+
 def small_demo_config(
     artifacts: Path, data: Path, epochs: int = 4, overrides: dict[str, Any] | None = None
 ) -> Any:
@@ -65,19 +83,8 @@ def small_demo_config(
         {
             "dataset.path": str(data),
             "artifacts": str(artifacts),
-            "store.enabled": False,
-            "model.embedding_dim": 16,
-            "model.use_text": False,
-            "model.min_relation_edges": 1,
-            "teacher.components": ["ease", "entity"],
-            "teacher.decays": [1.0],
-            "teacher.ease_l2": [50.0],
-            "teacher.weight_grid": [0.0, 0.5],
-            "train.device": "cpu",
+            **SMALL_DEMO,
             "train.epochs": epochs,
-            "train.eval_every": 2,
-            "train.batch_size": 64,
-            "train.blend_grid": [1.0],
             **(overrides or {}),
         },
     )

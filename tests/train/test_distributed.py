@@ -15,8 +15,7 @@ import yaml
 
 from kgrec.data.history import History
 from kgrec.train.distributed import shard
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import REPO, SMALL_DEMO
 
 TOLERANCE = 0.02
 """Allowed gap in validation NDCG@20 between 1 and 2 processes. Both draw the same cuts and
@@ -30,19 +29,7 @@ def _config(tmp_path: Path) -> Path:
     dotted: dict[str, Any] = {
         "dataset.path": str(REPO / "data" / "demo"),
         "artifacts": str(tmp_path / "art"),
-        "store.enabled": False,
-        "model.embedding_dim": 16,
-        "model.use_text": False,
-        "model.min_relation_edges": 1,
-        "teacher.components": ["ease", "entity"],
-        "teacher.decays": [1.0],
-        "teacher.ease_l2": [50.0],
-        "teacher.weight_grid": [0.0, 0.5],
-        "train.device": "cpu",
-        "train.epochs": 4,
-        "train.eval_every": 2,
-        "train.batch_size": 64,
-        "train.blend_grid": [1.0],
+        **SMALL_DEMO,
         "train.serve": "gnn",
     }
     nested: dict[str, Any] = {}
