@@ -122,6 +122,17 @@ def parse_assignments(items: list[str], what: str) -> dict[str, list[Any]]:
     return out
 
 
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``["a.b=[1, 2]", "c=true"]`` -> ``{"a.b": [1, 2], "c": True}`` (one YAML value each)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value:
+            raise KgrecError(f"--set expects key=value (a YAML value), got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def baseline_grids(items: list[str], quick: bool = False) -> dict[str, dict[str, tuple[Any, ...]]]:
     """:data:`GRIDS` (with :data:`QUICK_GRIDS` when ``quick``) and ``--grid name.key=v1,v2``."""
     grids = {name: dict(grid) for name, grid in GRIDS.items()}
@@ -229,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     reporter = RichReporter()
-    overrides = {k: v[0] for k, v in parse_assignments(args.set, "--set").items()}
+    overrides = parse_settings(args.set)
     overrides = {**(QUICK_SET if args.quick else {}), **overrides}
     config = load_config(args.config, {**overrides, "train.device": args.device})
     config = protocol_config(config, args.protocol, args.artifacts)

@@ -141,7 +141,9 @@ class ItemItemScorer:
             return prefix.dense(num_items, self.decay) @ self.weight
         value = self.decay ** prefix.age.float()
         index = torch.stack([prefix.row, prefix.item])
-        x = torch.sparse_coo_tensor(index, value, (prefix.num_rows, num_items)).coalesce()
+        x = torch.sparse_coo_tensor(
+            index, value, (prefix.num_rows, num_items), check_invariants=False
+        ).coalesce()
         return torch.sparse.mm(x, self.weight)
 
     def score_fn(self, history: History) -> ScoreFn:
