@@ -3,6 +3,8 @@ FalkorDB server: build, train, retire/forget, recommend, rebuild, retrain."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -264,6 +266,11 @@ def test_forgotten_user_leaves_graph_artifacts_bundle_and_cache_and_stays_gone(
             assert len(failed.output.strip().splitlines()) == 1
             seeded = world.cli("recommend", "--user", user, "--seed-items", "i0001", ok=False)
             assert seeded.exit_code != 0 and "forgotten" in seeded.output
+            listed = world.art.parent / "forgotten-users.txt"
+            listed.write_text(f"u0001\n{user}\n", encoding="utf-8")
+            batch = world.cli("recommend", "--users-file", str(listed), "-f", "csv", ok=False)
+            errors = {r["user_id"]: r["error"] for r in csv.DictReader(io.StringIO(batch.stdout))}
+            assert errors["u0001"] == "" and "forgotten" in errors[user]
 
     check_gone(trained=True)
     # the tombstone keeps every other index; the bundle's row of the user is empty and zero

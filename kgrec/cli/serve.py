@@ -353,11 +353,11 @@ def _serve_chunks(
 
     def flush() -> None:
         nonlocal failed, served
-        known = [u for u in chunk if recommender.bundle.user_index(u) is not None]
+        known = [u for u in chunk if recommender.knows(u)]
         lists = dict(zip(known, recommender.recommend_many(known, k), strict=True))
         for user in chunk:
             recs = lists.get(user)
-            error = "" if recs is not None else f"unknown user {user!r}"
+            error = "" if recs is not None else recommender.unknown_reason(user)
             request_id = None
             if recs is not None and recorder is not None:
                 try:

@@ -138,6 +138,20 @@ class Recommender:
         """``seen`` plus the retired items: what a list never returns."""
         return np.union1d(seen, self._retired) if self._retired.size else seen
 
+    def knows(self, user_id: str) -> bool:
+        """Whether ``user_id`` has a history in the model and was not forgotten."""
+        return (
+            self.bundle.user_index(str(user_id)) is not None
+            and self._forgotten.since(str(user_id)) is None
+        )
+
+    def unknown_reason(self, user_id: str) -> str:
+        """Why ``user_id`` gets no list: forgotten (and since when), or unknown to the model."""
+        since = self._forgotten.since(str(user_id))
+        if since is not None:
+            return str(forgotten_error(str(user_id), since))
+        return f"unknown user {user_id!r}"
+
     def _refuse_forgotten(self, user_id: str) -> None:
         since = self._forgotten.since(str(user_id))
         if since is not None:

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from kgrec.allocator import keep_freed_memory
 from kgrec.config import Config
 from kgrec.data.hetero import GraphArtifact
 from kgrec.data.history import History
@@ -133,6 +134,7 @@ def train(
     ranks return once rank 0 has written the checkpoint.
     """
     clock = time.perf_counter()
+    keep_freed_memory()
     cfg = config.train
     device = distributed.setup(resolve_device(cfg.device))
     main = distributed.is_main()
