@@ -7,7 +7,7 @@ step faults in again every 4 KiB page it touches. Raising the mmap threshold to 
 (32 MiB on 64-bit) and the trim threshold far above it keeps freed blocks in the heap, where
 the next step reuses them. Measured on an ml-100k GNN step (1 thread, 2 runs each, same
 load): 8,567 / 6,842 → 226 / 238 page faults per step, 0.348 / 0.318 → 0.299 / 0.283 CPU
-seconds per step (about −12%). The cost: the process keeps its peak heap until exit.
+seconds per step (about 12% less). The cost: the process keeps its peak heap until exit.
 
 :func:`keep_freed_memory` is called by :func:`kgrec.train.trainer.train`; elsewhere (other C
 libraries, macOS) it does nothing.

@@ -11,7 +11,7 @@ import csv
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ from kgrec.files import DamagedFileError
 from kgrec.serve.bundle import Bundle, fresh_bundle
 from kgrec.serve.paths import Explainer
 from kgrec.serve.recommend import Recommendation, Recommender, parse_seed_items
-from kgrec.serve.record import new_request_id, record_served
+from kgrec.serve.record import ServedList, new_request_id, record_served, record_served_many
 
 FORMATS = ("table", "json", "csv")
 BATCH = 256
@@ -237,17 +237,37 @@ class _Recorder:
         self.lists = self.reasons = 0
         self.started = time.perf_counter()
 
-    def record(self, user: str, recs: list[Recommendation], batch: bool = False) -> str:
+    def record(self, user: str, recs: list[Recommendation]) -> str:
+        """Record one served list under ``--request-id`` (or a fresh id); its request id."""
         found = self.explainer.explain_many(user, [r.item_id for r in recs])
         paths = {r.item_id: p for r, p in zip(recs, found, strict=True)}
-        if self.request_id is None:
-            request_id = new_request_id()
-        else:
-            request_id = f"{self.request_id}/{user}" if batch else self.request_id
+        request_id = self.request_id or new_request_id()
         record_served(self.store, user, recs, self.model_id, paths, request_id)
         self.lists += 1
         self.reasons += sum(len(p) for p in found)
         return request_id
+
+    def record_many(
+        self, lists: Sequence[tuple[str, list[Recommendation]]]
+    ) -> list[str | KgrecError]:
+        """Record the served lists of a batch (request ids ``<--request-id>/<user>`` or
+        fresh ones), acknowledged together (one wait for the log); per list its request id,
+        or why it was not recorded."""
+        group = []
+        for user, recs in lists:
+            found = self.explainer.explain_many(user, [r.item_id for r in recs])
+            paths = {r.item_id: p for r, p in zip(recs, found, strict=True)}
+            request_id = f"{self.request_id}/{user}" if self.request_id is not None else None
+            group.append(ServedList(user, recs, self.model_id, paths, request_id))
+            self.reasons += sum(len(p) for p in found)
+        out: list[str | KgrecError] = []
+        for outcome in record_served_many(self.store, group):
+            if isinstance(outcome, KgrecError):
+                out.append(outcome)
+            else:
+                self.lists += 1
+                out.append(outcome[0])
+        return out
 
     def summary(self, users: int, failed: int) -> str:
         """``recorded 943 lists of 943 users (27,974 reasons) in 7.1 s (7.5 ms per user)``."""
@@ -355,15 +375,22 @@ def _serve_chunks(
         nonlocal failed, served
         known = [u for u in chunk if recommender.knows(u)]
         lists = dict(zip(known, recommender.recommend_many(known, k), strict=True))
+        recorded: dict[str, str | KgrecError] = {}
+        if recorder is not None and lists:
+            try:
+                outcomes = recorder.record_many(list(lists.items()))
+            except KgrecError as exc:  # the store failed: nothing of this batch acknowledged
+                outcomes = [exc] * len(lists)
+            recorded = dict(zip(lists, outcomes, strict=True))
         for user in chunk:
             recs = lists.get(user)
             error = "" if recs is not None else recommender.unknown_reason(user)
             request_id = None
-            if recs is not None and recorder is not None:
-                try:
-                    request_id = recorder.record(user, recs, batch=True)
-                except KgrecError as exc:
-                    error, recs = str(exc), None
+            outcome = recorded.get(user)
+            if isinstance(outcome, KgrecError):
+                error, recs = str(outcome), None
+            elif outcome is not None:
+                request_id = outcome
             failed += bool(error)
             if writer is not None:
                 writer.writerow(_csv_row(user, recs or [], recommender.model_id, error))

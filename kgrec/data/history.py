@@ -146,7 +146,8 @@ class History:
         """The whole weighted matrix ``X`` as a sparse COO tensor ``[num_users, num_items]``."""
         weight = decay ** self.age.float()
         index = torch.stack([self.user(), self.item])
-        return torch.sparse_coo_tensor(index, weight, (self.num_users, self.num_items)).coalesce()
+        size = (self.num_users, self.num_items)
+        return torch.sparse_coo_tensor(index, weight, size, check_invariants=False).coalesce()
 
     # ------------------------------------------------------------------------ sequences
     def transitions(self, window: int, decay: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:

@@ -50,6 +50,17 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+@dataclass(frozen=True)
+class ServedList:
+    """One served list to record: whose, what, by which model, why, under which request id."""
+
+    user_id: str
+    recs: Sequence[Recommendation]
+    model_id: str
+    paths: Mapping[str, Sequence[GraphPath]] | None = None
+    request_id: str | None = None
+
+
 def record_served(
     store: GraphStore,
     user_id: str,
@@ -72,33 +83,68 @@ def record_served(
         KgrecError: when the user or some item is not in the graph store, or this user's
             ``request_id`` was recorded with other items (nothing is written then).
     """
-    if not recs:
-        return 0
-    request_id = request_id or new_request_id()
+    served_list = ServedList(str(user_id), recs, model_id, paths, request_id)
+    outcome = record_served_many(store, [served_list])[0]
+    if isinstance(outcome, KgrecError):
+        raise outcome
+    return outcome[1]
+
+
+def record_served_many(
+    store: GraphStore, lists: Sequence[ServedList]
+) -> list[tuple[str, int] | KgrecError]:
+    """Record several served lists, each whole or not at all, acknowledged together: one
+    query per list, then one wait until all are durable (:meth:`GraphStore.write_many`).
+
+    Returns, per list, ``(request_id, relationships recorded)`` or the
+    :class:`~kgrec.errors.KgrecError` saying why that list was not recorded (its user or an
+    item is missing, or its request id was used with other items). A store failure raises:
+    then no list of the group is acknowledged.
+    """
     at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    query = load_query("serve/record_recommended")
+    ids = [served_list.request_id or new_request_id() for served_list in lists]
+    statements = [
+        (query, _params(served_list, request_id, at))
+        for served_list, request_id in zip(lists, ids, strict=True)
+        if served_list.recs
+    ]
+    results = iter(store.write_many(statements))
+    out: list[tuple[str, int] | KgrecError] = []
+    for served_list, request_id in zip(lists, ids, strict=True):
+        if not served_list.recs:
+            out.append((request_id, 0))
+            continue
+        result = next(results)
+        recorded = int(result.rows[0][0]) if result.rows else 0
+        if recorded != len(served_list.recs):
+            why = _why_not_recorded(store, served_list.user_id, served_list.recs, request_id)
+            out.append(KgrecError(why))
+        else:
+            out.append((request_id, recorded))
+    return out
+
+
+def _params(served_list: ServedList, request_id: str, at: str) -> dict[str, Any]:
+    """The parameters of ``record_recommended.cypher`` for one list."""
     rows = []
-    for rec in recs:
-        reasons = list((paths or {}).get(rec.item_id, []))
+    for rec in served_list.recs:
+        reasons = list((served_list.paths or {}).get(rec.item_id, []))
         rows.append(
             {
-                "user_id": str(user_id),
+                "user_id": served_list.user_id,
                 "item_id": rec.item_id,
                 "request_id": request_id,
                 "rank": int(rec.rank),
                 "score": float(rec.score),
-                "model_id": model_id,
+                "model_id": served_list.model_id,
                 "at": at,
                 "paths": paths_json(reasons),
                 "reasons": [p.sentence for p in reasons],
                 "shares": [float(p.share) for p in reasons],
             }
         )
-    params = {"rows": rows, "user_id": str(user_id), "request_id": request_id}
-    result = store.query(load_query("serve/record_recommended"), params, write=True)
-    recorded = int(result.rows[0][0]) if result.rows else 0
-    if recorded != len(rows):
-        raise KgrecError(_why_not_recorded(store, str(user_id), recs, request_id))
-    return recorded
+    return {"rows": rows, "user_id": served_list.user_id, "request_id": request_id}
 
 
 def served(store: GraphStore, user_id: str, item_id: str) -> list[Served]:

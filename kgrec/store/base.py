@@ -10,7 +10,7 @@ parameter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -126,6 +126,12 @@ class GraphStore(Protocol):
 
         A write returns once it is durable. ``timeout`` (seconds) aborts a read on the server.
         """
+        ...
+
+    def write_many(self, statements: Sequence[tuple[str, Mapping[str, Any]]]) -> list[QueryResult]:
+        """Run parameterised write queries in order, each atomic on its own, and return once
+        all of them are durable (one wait for the log instead of one per query: a group
+        commit). A failure raises; the statements before it may then be stored."""
         ...
 
     def close(self) -> None:

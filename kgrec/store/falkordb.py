@@ -21,7 +21,7 @@ rejected query) become :class:`~kgrec.errors.StoreError` with a one-line message
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
@@ -297,6 +297,25 @@ class FalkorDBStore:
         columns = [str(h[1]) for h in (result.header or [])]
         rows = [[_plain(v) for v in row] for row in result.result_set or []]
         return QueryResult(columns=columns, rows=rows)
+
+    def write_many(self, statements: Sequence[tuple[str, Mapping[str, Any]]]) -> list[QueryResult]:
+        """Run write queries in order under one hold of the gate, then wait once for the
+        append-only log (``WAITAOF``): a group commit."""
+        results = []
+        with self._errors():
+            graph = self._db.select_graph(self.graph_name)
+            with self._gate.shared() if self._gate is not None else nullcontext():
+                for cypher, params in statements:
+                    results.append(_run(graph, cypher, dict(params), write=True))
+                if statements:
+                    self._wait_durable()
+        return [
+            QueryResult(
+                columns=[str(h[1]) for h in (r.header or [])],
+                rows=[[_plain(v) for v in row] for row in r.result_set or []],
+            )
+            for r in results
+        ]
 
     def graphs(self) -> list[str]:
         """Names of the graphs this server holds (staging copies left out), sorted."""

@@ -10,7 +10,7 @@ transaction, checks the counts and commits: a failure rolls everything back. Rea
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import neo4j
@@ -108,6 +108,10 @@ class Neo4jStore:
         except neo4j.exceptions.Neo4jError as exc:
             raise StoreError(f"Neo4j rejected the query: {exc.message}") from exc
         return QueryResult(columns=list(keys), rows=[list(r.values()) for r in records])
+
+    def write_many(self, statements: Sequence[tuple[str, Mapping[str, Any]]]) -> list[QueryResult]:
+        """Run write queries in order, each in its own committed transaction."""
+        return [self.query(cypher, params, write=True) for cypher, params in statements]
 
     def close(self) -> None:
         """Close the driver."""

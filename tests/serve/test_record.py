@@ -15,7 +15,7 @@ from kgrec.data.validate import validate
 from kgrec.errors import KgrecError
 from kgrec.serve.graph_path import Edge, GraphPath, Node
 from kgrec.serve.recommend import Recommendation
-from kgrec.serve.record import record_served, served
+from kgrec.serve.record import ServedList, record_served, record_served_many, served
 from kgrec.store.falkordb import FalkorDBStore
 from kgrec.store.payload import payload_from_dataset
 from kgrec.store.server import FalkorDBServer
@@ -88,6 +88,27 @@ def test_a_list_with_an_unknown_item_is_recorded_whole_or_not_at_all(
     with pytest.raises(KgrecError, match="nothing recorded: item 'new-1' not in the graph"):
         record_served(store, "u0001", recs([*ITEMS[:2], "new-1"]), "m1", None, "req-y")
     assert count_recommended(store) == []
+
+
+def test_a_group_of_lists_is_acknowledged_together_each_whole_or_not_at_all(
+    store: FalkorDBStore,
+) -> None:
+    group = [
+        ServedList("u0001", recs(ITEMS[:3]), "m1", None, "g-1"),
+        ServedList("u0002", recs([ITEMS[0], "new-1"]), "m1", None, "g-2"),  # unknown item
+        ServedList("nobody", recs(ITEMS[:2]), "m1", None, "g-3"),  # unknown user
+        ServedList("u0003", recs(ITEMS[3:5]), "m1"),  # a fresh request id
+    ]
+    first, unknown_item, unknown_user, fresh = record_served_many(store, group)
+    assert first == ("g-1", 3)
+    assert isinstance(unknown_item, KgrecError) and "item 'new-1'" in str(unknown_item)
+    assert isinstance(unknown_user, KgrecError) and "user 'nobody'" in str(unknown_user)
+    assert not isinstance(fresh, KgrecError) and fresh[1] == 2 and len(fresh[0]) == 32
+    assert count_recommended(store) == sorted([["g-1", 3], [fresh[0], 2]])
+    # the same group again: the recorded lists change nothing, the others fail the same way
+    again = record_served_many(store, group[:3])
+    assert again[0] == ("g-1", 3) and all(isinstance(x, KgrecError) for x in again[1:])
+    assert count_recommended(store) == sorted([["g-1", 3], [fresh[0], 2]])
 
 
 def _worker(home: str, graph: str, request_ids: list[str]) -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from kgrec.data.history import History
+from kgrec.serve import scorer as scorer_module
 from kgrec.serve.export import scorer_of
 from kgrec.serve.scorer import HybridScorer, load_scorer, save_scorer
 from kgrec.train.checkpoint import load_checkpoint, read_serving
@@ -57,6 +58,26 @@ def test_contributions_add_up_to_the_score(trained: Path) -> None:
         parts = sum(split.by_part.values())
         np.testing.assert_allclose(parts, split.per_item, atol=1e-12)
         assert set(split.by_part) == {p.name for p in scorer.teacher} | {"gnn"}
+
+
+def test_dense_and_sparse_members_score_and_share_out_alike(
+    trained: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dense = scorer_of(read_serving(trained))
+    assert all(part._dense is not None for part in dense.teacher)  # built now, while allowed
+    monkeypatch.setattr(scorer_module, "DENSE_ITEMS", 0)  # every member stays sparse
+    sparse = scorer_of(read_serving(trained))
+    _, items, ages = _history(5)
+    targets = np.array([0, 3, 11, 10**6])  # 10**6: an item added after training
+    for a, b in zip(dense.teacher, sparse.teacher, strict=True):
+        assert b._dense is None
+        np.testing.assert_allclose(a.raw(items, ages), b.raw(items, ages), atol=1e-6)
+        np.testing.assert_allclose(
+            a.pairwise_many(items, ages, targets, 40),
+            b.pairwise_many(items, ages, targets, 40),
+            atol=1e-6,
+        )
+    np.testing.assert_allclose(dense.score(items, ages), sparse.score(items, ages), atol=1e-6)
 
 
 def test_deleting_the_top_contributor_costs_most(trained: Path) -> None:
