@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from kgrec.data.edges import ArtifactEdge
@@ -20,6 +20,9 @@ class Node:
     name: str
     index: int = -1
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "id": self.id, "name": self.name, "index": self.index}
+
 
 @dataclass(frozen=True)
 class Edge:
@@ -33,6 +36,14 @@ class Edge:
     relation: str
     source: int
     target: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "relation": self.relation,
+            "source": self.source,
+            "target": self.target,
+        }
 
 
 @dataclass(frozen=True)
@@ -64,9 +75,18 @@ class GraphPath:
         return len(self.edges)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["hops"] = self.hops
-        return out
+        """Plain JSON values: ``dataclasses.asdict`` plus ``hops``, written out (asdict's deep
+        copy was most of what recording 28k reasons cost)."""
+        return {
+            "kind": self.kind,
+            "nodes": [n.to_dict() for n in self.nodes],
+            "edges": [e.to_dict() for e in self.edges],
+            "contribution": self.contribution,
+            "share": self.share,
+            "sentence": self.sentence,
+            "liked": self.liked,
+            "hops": self.hops,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GraphPath:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import multiprocessing
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +140,17 @@ def test_concurrent_recorders_lose_and_duplicate_nothing(
     assert all(r[1] == len(ITEMS) for r in rows)
     _worker(str(falkordb_home), graph_name, batches[0][:3])  # re-running a request id
     assert count_recommended(store) == rows
+
+
+def test_a_path_as_json_has_every_field_and_reads_back() -> None:
+    path = GraphPath(
+        "attribute",
+        (Node("user", "u1", "u1", 0), Node("genre", "g", "Drama", 3), Node("item", "i", "X", 2)),
+        (Edge("HAS_GENRE", "has_genre", 2, 1), Edge("INTERACTED", "interacts", 0, 2)),
+        0.25,
+        0.5,
+        "Because you liked *X*",
+        liked=False,
+    )
+    assert json.dumps(path.to_dict()) == json.dumps({**dataclasses.asdict(path), "hops": 2})
+    assert GraphPath.from_dict(json.loads(json.dumps(path.to_dict()))) == path
