@@ -30,7 +30,8 @@ recommendation at once (it enters with age ``0``), without retraining.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -39,6 +40,8 @@ import numpy as np
 from kgrec.errors import KgrecError
 
 _EPS = 1e-8
+STATS_KEPT = 4_096
+"""Histories whose per-part score statistics :class:`HybridScorer` remembers."""
 DENSE_ITEMS = 4_096
 """Largest catalogue whose item-item members are also kept dense in memory (64 MiB each at
 most): a user's scores are then one matrix-vector product over their history rows, about
@@ -269,6 +272,11 @@ class HybridScorer:
     num_items: int
     num_trained_items: int
     standardize: bool = True
+    _stats_seen: OrderedDict[bytes, list[tuple[float, float]]] = field(
+        default_factory=OrderedDict, init=False, repr=False, compare=False
+    )
+    """Per-part ``(mean, std)`` of the histories scored last (:data:`STATS_KEPT`), so the
+    split of a list just ranked (:meth:`contributions_many`) does not score it again."""
 
     def _parts(self) -> list[tuple[str, ItemItemPart | EmbeddingPart]]:
         parts: list[tuple[str, ItemItemPart | EmbeddingPart]] = [(p.name, p) for p in self.teacher]
@@ -298,12 +306,30 @@ class HybridScorer:
         total = np.zeros(self.num_items)
         if not items.size:
             return total
+        stats = []
         for _, part in self._parts():
             raw = self._raw(part, items, ages)
             mean, std = self._stats(raw)
+            stats.append((mean, std))
             if np.isfinite(std):
                 total += part.weight * (raw - mean) / std
+        self._remember(items, ages, stats)
         return total
+
+    def _remember(
+        self, items: np.ndarray, ages: np.ndarray, stats: list[tuple[float, float]]
+    ) -> None:
+        seen = self._stats_seen
+        seen[items.tobytes() + b"|" + ages.tobytes()] = stats
+        while len(seen) > STATS_KEPT:
+            seen.popitem(last=False)
+
+    def _part_stats(self, items: np.ndarray, ages: np.ndarray) -> list[tuple[float, float]]:
+        """Per-part ``(mean, std)`` of a history (remembered from :meth:`score`, or computed)."""
+        known = self._stats_seen.get(items.tobytes() + b"|" + ages.tobytes())
+        if known is not None:
+            return known
+        return [self._stats(self._raw(part, items, ages)) for _, part in self._parts()]
 
     def contributions(self, items: np.ndarray, ages: np.ndarray, target: int) -> Contributions:
         """The exact split of ``score(target)`` over the history items (module docstring)."""
@@ -336,8 +362,7 @@ class HybridScorer:
         out = np.zeros((items.shape[0], targets.shape[0]))
         if not items.size:
             return out
-        for _, part in self._parts():
-            _, std = self._stats(self._raw(part, items, ages))
+        for (_, part), (_, std) in zip(self._parts(), self._part_stats(items, ages), strict=True):
             if not np.isfinite(std):
                 continue
             if self.standardize:

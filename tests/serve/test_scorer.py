@@ -107,3 +107,25 @@ def test_empty_history_scores_zero() -> None:
         0,
         0,
     ]
+
+
+def test_splitting_a_ranked_list_reuses_its_statistics_and_splits_alike(trained: Path) -> None:
+    _, items, ages = _history(6)
+    fresh = scorer_of(read_serving(trained))
+    cold = fresh.contributions_many(items, ages, np.array([1, 2, 3]))
+    assert not fresh._stats_seen  # splitting alone remembers nothing
+    scores = fresh.score(items, ages)
+    assert len(fresh._stats_seen) == 1
+    warm = fresh.contributions_many(items, ages, np.array([1, 2, 3]))
+    np.testing.assert_array_equal(warm, cold)
+    for k, target in enumerate((1, 2, 3)):
+        split = fresh.contributions(items, ages, target)
+        np.testing.assert_allclose(warm[:, k], split.per_item, atol=1e-12)
+        assert split.score == pytest.approx(scores[target], abs=1e-9)
+    other_items, other_ages = _history(9)[1:]  # another history: its own statistics
+    expected = scorer_of(read_serving(trained)).contributions_many(
+        other_items, other_ages, np.array([1])
+    )
+    np.testing.assert_array_equal(
+        fresh.contributions_many(other_items, other_ages, np.array([1])), expected
+    )
