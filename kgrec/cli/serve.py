@@ -38,6 +38,9 @@ from kgrec.serve.record import ServedList, new_request_id, record_served, record
 
 FORMATS = ("table", "json", "csv")
 BATCH = 256
+RECORD_BATCH = 1_024
+"""Users per batch with ``--record``: their lists are acknowledged together after one wait for
+the database's log (fsynced once a second), so fewer, larger batches wait less."""
 CSV_HEADER = ["user_id", "model_id", "item_ids", "scores", "error"]
 
 
@@ -343,7 +346,8 @@ def _emit_batch(
     recorder: _Recorder | None,
     total: int | None = None,
 ) -> int:
-    """Serve ``users`` in chunks of :data:`BATCH`, one output line/row per user; failures.
+    """Serve ``users`` in chunks of :data:`BATCH` (:data:`RECORD_BATCH` with a recorder),
+    one output line/row per user; failures.
     With a ``recorder``: a progress bar of ``total`` users on stderr, then a summary line."""
     if recorder is None:
         return _serve_chunks(recommender, users, k, fmt, None, lambda n: None)[0]
@@ -411,7 +415,7 @@ def _serve_chunks(
 
     for user in users:
         chunk.append(user)
-        if len(chunk) == BATCH:
+        if len(chunk) == (BATCH if recorder is None else RECORD_BATCH):
             flush()
     if chunk:
         flush()

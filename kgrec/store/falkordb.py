@@ -299,16 +299,26 @@ class FalkorDBStore:
         return QueryResult(columns=columns, rows=rows)
 
     def write_many(self, statements: Sequence[tuple[str, Mapping[str, Any]]]) -> list[QueryResult]:
-        """Run write queries in order under one hold of the gate, then wait once for the
-        append-only log (``WAITAOF``): a group commit."""
-        results = []
+        """Run write queries in order, sent in one pipeline (one round trip) under one hold
+        of the gate, then wait once for the append-only log (``WAITAOF``): a group commit.
+        Each query is atomic on its own; when one fails the others still ran."""
+        if not statements:
+            return []
         with self._errors():
             graph = self._db.select_graph(self.graph_name)
+            pipe = self._db.connection.pipeline(transaction=False)
+            for cypher, params in statements:
+                # the client's own parameter header (what graph.query sends), pipelined
+                text = graph._build_params_header(dict(params)) + cypher
+                pipe.execute_command("GRAPH.QUERY", self.graph_name, text, "--compact")
             with self._gate.shared() if self._gate is not None else nullcontext():
-                for cypher, params in statements:
-                    results.append(_run(graph, cypher, dict(params), write=True))
-                if statements:
+                responses = pipe.execute(raise_on_error=False)
+                failed = [r for r in responses if isinstance(r, Exception)]
+                if not failed:
                     self._wait_durable()
+            if failed:
+                raise StoreError(f"FalkorDB rejected the query: {_first_line(failed[0])}")
+            results = [falkordb.query_result.QueryResult(graph, r) for r in responses]
         return [
             QueryResult(
                 columns=[str(h[1]) for h in (r.header or [])],
