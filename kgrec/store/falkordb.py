@@ -294,9 +294,7 @@ class FalkorDBStore:
                     self._wait_durable()
             else:
                 result = _run(graph, cypher, dict(params or {}), write=False, timeout=millis)
-        columns = [str(h[1]) for h in (result.header or [])]
-        rows = [[_plain(v) for v in row] for row in result.result_set or []]
-        return QueryResult(columns=columns, rows=rows)
+        return _result(result)
 
     def write_many(self, statements: Sequence[tuple[str, Mapping[str, Any]]]) -> list[QueryResult]:
         """Run write queries in order, sent in one pipeline (one round trip) under one hold
@@ -318,14 +316,7 @@ class FalkorDBStore:
                     self._wait_durable()
             if failed:
                 raise StoreError(f"FalkorDB rejected the query: {_first_line(failed[0])}")
-            results = [falkordb.query_result.QueryResult(graph, r) for r in responses]
-        return [
-            QueryResult(
-                columns=[str(h[1]) for h in (r.header or [])],
-                rows=[[_plain(v) for v in row] for row in r.result_set or []],
-            )
-            for r in results
-        ]
+            return [_result(falkordb.query_result.QueryResult(graph, r)) for r in responses]
 
     def graphs(self) -> list[str]:
         """Names of the graphs this server holds (staging copies left out), sorted."""
@@ -370,6 +361,13 @@ def _run(
         if "timed out" in message.lower() and timeout:
             message += f" after {timeout / 1000:g} s (raise it with --timeout)"
         raise StoreError(f"FalkorDB rejected the query: {message}") from exc
+
+
+def _result(result: Any) -> QueryResult:
+    """The client's result set as plain Python columns and rows."""
+    columns = [str(h[1]) for h in (result.header or [])]
+    rows = [[_plain(v) for v in row] for row in result.result_set or []]
+    return QueryResult(columns=columns, rows=rows)
 
 
 def _first_line(exc: BaseException) -> str:
