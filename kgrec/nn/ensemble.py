@@ -23,9 +23,13 @@ from kgrec.nn.scoring import ScoreFn
 
 def standardize(scores: Tensor) -> Tensor:
     """Per-row z-scores of ``scores [B, I]`` (rows with no spread become zeros)."""
-    mean = scores.mean(-1, keepdim=True)
-    std = scores.std(-1, keepdim=True)
-    return torch.where(std > 1e-8, (scores - mean) / std.clamp(min=1e-8), torch.zeros_like(scores))
+    std, mean = torch.std_mean(scores, -1, keepdim=True)
+    return (scores - mean).mul_(_inverse_spread(std))
+
+
+def _inverse_spread(std: Tensor) -> Tensor:
+    """``1 / std`` ``[B, 1]``, and 0 where a row has no spread (``std <= 1e-8``)."""
+    return torch.where(std > 1e-8, std.clamp(min=1e-8).reciprocal(), torch.zeros_like(std))
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ class Ensemble:
         total = torch.zeros(prefix.num_rows, self.num_items)
         for component, weight in zip(self.components, self.weights, strict=True):
             if weight:
-                total += weight * standardize(component.score(prefix))
+                scores = component.score(prefix)
+                std, mean = torch.std_mean(scores, -1, keepdim=True)
+                total.addcmul_(scores.sub_(mean), weight * _inverse_spread(std))
         return total
 
     def score_fn(self, history: History) -> ScoreFn:

@@ -245,6 +245,7 @@ class KGRec(nn.Module):
         self.entity_emb = nn.Embedding(max(num_entities, 1), embedding_dim)
         self._graph: ItemEntityGraph | None = None
         self._adjacency: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+        self._entity_text: tuple[tuple[Any, ...], tuple[Tensor, Tensor]] | None = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -284,6 +285,7 @@ class KGRec(nn.Module):
         moved = [t.to(device) if isinstance(t, Tensor) else t for t in _fields(graph)]
         self._graph = ItemEntityGraph(*moved)  # type: ignore[arg-type]
         self._adjacency = self._graph.adjacency(self.num_items) if graph.item.numel() else None
+        self._entity_text = None
 
     @property
     def graph(self) -> ItemEntityGraph:
@@ -320,18 +322,52 @@ class KGRec(nn.Module):
             self.set_graph(graph)
             graph = self.graph
         if self.text_mlp is not None:
-            for t, node_type in enumerate(graph.types):
-                x = x_dict.get(node_type)
-                if node_type in self.text_node_types and x is not None:
-                    rows = (graph.entity_type == t).nonzero().squeeze(1)
-                    text = x[graph.entity_index[rows]].to(entity)
-                    entity = entity.index_add(0, rows, self.text_mlp(text) * _has_text(text))
+            rows, text = self._texts_of_entities(x_dict, entity)
+            if rows.numel():
+                entity = entity.index_add(0, rows, self.text_mlp(text))
         assert self._adjacency is not None
         adjacency, adjacency_t, pair_entity, pair_relation = self._adjacency
-        message = entity[pair_entity] * self.relation_emb[pair_relation]  # [P, d]
+        # index_select, not entity[pair_entity]: its gradient is an index_add, where advanced
+        # indexing's is a sort-based index_put (10% of a CPU training step on ml-100k)
+        message = entity.index_select(0, pair_entity) * self.relation_emb.index_select(
+            0, pair_relation
+        )  # [P, d]
         out = _FixedSpMM.apply(adjacency, adjacency_t, message)
         assert isinstance(out, Tensor)
         return out
+
+    def _texts_of_entities(
+        self, x_dict: Mapping[str, Tensor], like: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """Entities with text: compact indices ``[T]`` and their features ``[T, text_dim]``
+        (device and dtype of ``like``). Entities without text (all-zero rows, see
+        :func:`_has_text`) have no text term, so the MLP does not run on them (56% of the
+        ml-100k entities). Gathered once per ``x_dict``: the cache holds the feature tensors
+        themselves, so its key cannot be reused by other tensors."""
+        graph = self.graph
+        used = tuple(x_dict.get(t) if t in self.text_node_types else None for t in graph.types)
+        cached = self._entity_text
+        if cached is not None:
+            (*tensors, device, dtype), result = cached
+            same = (device, dtype) == (like.device, like.dtype) and len(tensors) == len(used)
+            if same and all(a is b for a, b in zip(tensors, used, strict=True)):
+                return result
+        rows, texts = [], []
+        for t, x in enumerate(used):
+            if x is None:
+                continue
+            of_type = (graph.entity_type == t).nonzero().squeeze(1)
+            text = x[graph.entity_index[of_type].to(x.device)].to(like)
+            has = text.abs().sum(-1) > 0
+            rows.append(of_type[has.to(of_type.device)])
+            texts.append(text[has])
+        result = (
+            (torch.cat(rows), torch.cat(texts))
+            if rows
+            else (graph.entity_type.new_empty(0), like.new_empty(0, self.text_dim or 0))
+        )
+        self._entity_text = ((*used, like.device, like.dtype), result)
+        return result
 
     # ---------------------------------------------------------------------------- users
     def user_embedding(self, history: Tensor, items_in: Tensor) -> Tensor:

@@ -76,9 +76,12 @@ def test_text_similarity_keeps_the_nearest_items() -> None:
     assert w[2, 0] == 0 and w.diagonal().abs().sum() == 0
 
 
-@pytest.mark.parametrize("num_items", [4, 5000])  # dense and sparse scoring paths
+# dense rows x dense W (4 items), sparse rows x dense W (400), sparse rows x sparse W (5000)
+@pytest.mark.parametrize("num_items", [4, 400, 5000])
 def test_item_item_scores_are_decayed_rows_times_weights(num_items: int) -> None:
     h = History.from_edges(EDGES, TIME, num_users=4, num_items=num_items)
+    density = h.select(torch.arange(4)).item.numel() / (4 * num_items)
+    assert (density > item_item.SPARSE_ROWS_DENSITY) == (num_items == 4)
     weight = torch.zeros(num_items, num_items)
     weight[:4, :4] = torch.rand(4, 4, generator=torch.Generator().manual_seed(0))
     model = ItemItem.from_dense(weight, decay=0.5)

@@ -86,6 +86,29 @@ def test_items_with_the_same_entities_get_the_same_message() -> None:
     assert not torch.allclose(message[0], message[1])  # item 0 also has director 0
 
 
+def test_entity_text_enters_through_the_mlp_only_where_there_is_text() -> None:
+    m = model(text_dim=5)
+    genre = torch.randn(3, 5)
+    genre[1] = 0  # genre 1 has no text: `kgrec embed` leaves such rows at zero
+    x_dict = {"genre": genre, "director": torch.randn(2, 5)}
+    graph = m.graph
+    entity = m.entity_emb.weight.detach().clone()
+    mlp = m.text_mlp
+    assert mlp is not None
+    for row, (t, index) in enumerate(zip(graph.entity_type, graph.entity_index, strict=True)):
+        text = x_dict[graph.types[t]][index]
+        if text.abs().sum() > 0:
+            entity[row] += mlp(text).detach()
+    expected = torch.zeros(6, 8)
+    for i, e, r, w in zip(graph.item, graph.entity, graph.relation, graph.weight, strict=True):
+        expected[i] += w * m.relation_emb[r].detach() * entity[e]
+    assert torch.allclose(m._kg_messages(x_dict), expected, atol=1e-6)
+    # new features (another tensor) are gathered again, not served from the cache
+    x_dict["genre"] = genre + 1
+    assert not torch.allclose(m._kg_messages(x_dict), expected, atol=1e-4)
+    assert torch.allclose(m._kg_messages({}), m._kg_messages({"item": torch.randn(6, 5)}))
+
+
 def test_history_view_follows_new_behaviour_and_weighs_recent_items_most() -> None:
     m = model(use_kg=False)
     items_in, _ = m.item_embeddings()
