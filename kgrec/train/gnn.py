@@ -94,7 +94,10 @@ class GNNTrainer:
         self.device = device
         self.generator = torch.Generator().manual_seed(config.seed)
         self.optimizer = torch.optim.Adam(
-            model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            model.parameters(),
+            lr=config.lr,
+            weight_decay=config.weight_decay,
+            fused=device.type in ("cpu", "cuda"),  # one kernel per step, not one per tensor
         )
         graph = model._graph  # without KG messages, entity and relation vectors get no gradient
         uses_kg = model.use_kg and graph is not None and graph.item.numel() > 0
