@@ -20,6 +20,8 @@ Usage::
     python benchmarks/devices.py -c configs/ml-100k.yaml --artifacts artifacts/ml-100k \\
         --devices cpu,cuda --steps 50 --epochs 10
     python benchmarks/devices.py -c configs/demo.yaml --devices cpu --steps 5 --epochs 0
+    python benchmarks/devices.py -c configs/ml-100k.yaml --steps 30 --epochs 0 \
+        --teacher /tmp/run/teacher.pt      # the teacher of `kgrec train --out /tmp/run`
 
 The artifact and the text features must exist (``kgrec build-graph --no-db`` and ``kgrec
 embed``, or ``benchmarks/quality.py`` which makes them). Prints a Markdown table and writes
@@ -38,11 +40,13 @@ from typing import Any
 
 import torch
 
+from kgrec.allocator import keep_freed_memory
 from kgrec.config import Config, load_config, set_key
 from kgrec.data.hetero import GraphArtifact, load_artifact
 from kgrec.data.history import History
 from kgrec.eval.metrics import evaluate_ranking
 from kgrec.eval.protocol import validator
+from kgrec.files import load_torch
 from kgrec.nn.ensemble import Ensemble
 from kgrec.text.features import load_features
 from kgrec.train.checkpoint import load_checkpoint
@@ -154,7 +158,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed GNN steps first")
     parser.add_argument("--epochs", type=int, default=10, help="whole training (0: skip)")
     parser.add_argument("--out", default=None, help="JSON results (default: print only)")
+    parser.add_argument(
+        "--teacher",
+        default=None,
+        help="teacher.pt of an earlier `kgrec train --out DIR` on this artifact and config "
+        "(skips the tuning; lets two code versions be timed on the same teacher)",
+    )
     args = parser.parse_args()
+    keep_freed_memory()  # as train() does, so steps are timed under training's allocator
 
     overrides: dict[str, Any] = {}
     if args.artifacts:
@@ -165,12 +176,15 @@ def main() -> None:
     clock = time.perf_counter()
     history = History.from_artifact(artifact, ("train",))
     validate = validator(artifact, base.eval.batch_size)
-    teacher = tune_teacher(
-        history,
-        teacher_side(artifact, x_dict, base),
-        base.teacher,
-        lambda fn: float(validate(fn)[MONITOR]),
-    )
+    if args.teacher:
+        teacher = Ensemble.from_state(load_torch(Path(args.teacher), "kgrec train --out DIR"))
+    else:
+        teacher = tune_teacher(
+            history,
+            teacher_side(artifact, x_dict, base),
+            base.teacher,
+            lambda fn: float(validate(fn)[MONITOR]),
+        )
     teacher_seconds = time.perf_counter() - clock
     print(json.dumps({"teacher": teacher.describe(), "seconds": teacher_seconds}, default=str))
 
@@ -179,8 +193,9 @@ def main() -> None:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise SystemExit(f"{device}: CUDA is not available on this machine")
         config = set_key(base, "train.device", device)
-        config = set_key(config, "train.epochs", args.epochs)
-        config = set_key(config, "train.patience", args.epochs + 1)  # no early stop
+        if args.epochs > 0:  # 0 skips the whole-training run (and is no valid train.epochs)
+            config = set_key(config, "train.epochs", args.epochs)
+            config = set_key(config, "train.patience", args.epochs + 1)  # no early stop
         row: dict[str, Any] = {"device": device, "hardware": device_name(device)}
         row |= time_steps(artifact, x_dict, config, teacher, device, args.steps, args.warmup)
         if args.epochs > 0:
@@ -190,8 +205,9 @@ def main() -> None:
 
     print(
         f"\n{args.config}, batch {base.train.batch_size} users, {args.steps} timed steps, "
-        f"{args.epochs} epochs (early stopping off), teacher tuned once in "
-        f"{teacher_seconds:.1f} s on the CPU, torch {torch.__version__}\n"
+        f"{args.epochs} epochs (early stopping off), teacher "
+        + (f"from {args.teacher}" if args.teacher else f"tuned once in {teacher_seconds:.1f} s")
+        + f" on the CPU, torch {torch.__version__}\n"
     )
     print(
         "| device | ms/step | users/s | step peak MiB | s/epoch | s/epoch with validation | "
