@@ -3,8 +3,9 @@
 A synthetic catalogue of ``--items`` item embeddings (``--dim``, default 64) shaped like
 trained ones: items around ``--topics`` topic directions, norms log-normal (popularity);
 users mix two or three topics; each user has seen ``--seen`` items, a few of them among
-their best. The serving bundle is written to a temp folder and loaded memory-mapped, as
-``kgrec recommend`` loads it; the index is built by :func:`kgrec.serve.ann.open_index`.
+their best. The embedding and seen-item arrays of a serving bundle are written to a temp
+folder and memory-mapped, as ``kgrec recommend`` maps them (no scorer: a score is the dot
+product, the GNN-only bundle); the index is built by :func:`kgrec.serve.ann.open_index`.
 
 Reports the index build time and chosen ``nprobe``, recall@k against exact search over
 ``--users`` users that were not in the tuning sample, and warm one-user latency (p50 /
@@ -22,7 +23,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -35,14 +35,15 @@ for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 from kgrec.serve.ann import open_index  # noqa: E402
-from kgrec.serve.bundle import load_bundle  # noqa: E402
+from kgrec.serve.bundle import Bundle, BundleMeta  # noqa: E402
 from kgrec.serve.recommend import Recommender  # noqa: E402
 
 
 def write_bundle(
     folder: Path, items: int, users: int, dim: int, topics: int, seen: int, seed: int
-) -> None:
-    """A serving bundle (the files :func:`load_bundle` reads) with synthetic embeddings."""
+) -> Bundle:
+    """A GNN-only serving bundle with synthetic embeddings, its arrays memory-mapped from
+    ``folder``."""
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((topics, dim)).astype(np.float32)
     item_topic = rng.integers(0, topics, items)
@@ -66,15 +67,45 @@ def write_bundle(
     indptr = np.zeros(users + 1, dtype=np.int64)
     np.cumsum([len(s) for s in seen_lists], out=indptr[1:])
     folder.mkdir(parents=True)
-    np.save(folder / "user_embedding.npy", user_emb)
-    np.save(folder / "item_embedding.npy", item_emb)
-    np.save(folder / "seen_indptr.npy", indptr)
-    np.save(folder / "seen_indices.npy", np.concatenate(seen_lists).astype(np.int64))
-    (folder / "users.json").write_text(json.dumps([f"u{u}" for u in range(users)]))
+    arrays = {
+        "user_embedding": user_emb,
+        "item_embedding": item_emb,
+        "seen_indptr": indptr,
+        "seen_indices": np.concatenate(seen_lists).astype(np.int64),
+    }
+    for name, array in arrays.items():
+        np.save(folder / f"{name}.npy", array)
+    del user_emb, item_emb
+    mapped = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in arrays}
     ids = [f"i{i}" for i in range(items)]
-    (folder / "items.json").write_text(json.dumps({"ids": ids, "titles": ids}))
-    meta = {"format": 1, "model_id": f"synthetic-{seed}", "num_users": users, "num_items": items}
-    (folder / "meta.json").write_text(json.dumps(meta))
+    meta = BundleMeta(
+        model_id=f"synthetic-{seed}",
+        created="2026-01-01T00:00:00+00:00",
+        checkpoint="",
+        checkpoint_stamp=[0, 0],
+        artifacts="",
+        artifact_stamp=[0, 0],
+        added_stamp=[0, 0],
+        num_users=users,
+        num_items=items,
+        num_trained_items=items,
+        num_added_items=0,
+        dim=dim,
+        num_seen=int(mapped["seen_indices"].shape[0]),
+        edge_types=[],
+        kind="gnn",
+    )
+    return Bundle(
+        user_embedding=mapped["user_embedding"],
+        item_embedding=mapped["item_embedding"],
+        seen_indptr=mapped["seen_indptr"],
+        seen_indices=mapped["seen_indices"],
+        user_ids=[f"u{u}" for u in range(users)],
+        item_ids=ids,
+        titles=ids,
+        meta=meta,
+        path=folder,
+    )
 
 
 def latency_ms(recommender: Recommender, users: list[str], k: int) -> tuple[float, float]:
@@ -105,11 +136,10 @@ def main() -> None:
         folder = Path(tmp) / "serving"
         clock = time.perf_counter()
         tuning = 200
-        write_bundle(
+        bundle = write_bundle(
             folder, opts.items, tuning + opts.users, opts.dim, opts.topics, opts.seen, opts.seed
         )
         print(f"bundle written in {time.perf_counter() - clock:.0f} s", file=sys.stderr)
-        bundle = load_bundle(folder)
         exact = Recommender(bundle)
         index = open_index(
             bundle, min_items=1, target_recall=opts.target_recall, tuning_users=tuning,

@@ -243,7 +243,9 @@ class Recommender:
                 pool_scores = np.asarray(
                     self.scorer(query.user, query.vector, pool), dtype=np.float64
                 )
-            else:
+            elif self.bundle.scorer is None:  # dot products of the pool alone: O(pool), not O(I)
+                pool_scores = (self._items[pool] @ query.vector).astype(np.float64)
+            else:  # the hybrid standardises over every item, so it scores them all
                 pool_scores = self.scores(query)[pool]
             keep = np.lexsort((pool, -pool_scores))[:size]
             pool, pool_scores = pool[keep], pool_scores[keep]
