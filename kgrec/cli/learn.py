@@ -165,6 +165,8 @@ def train_command(
 
       kgrec train --no-kg --no-text --out artifacts/demo/plain
 
+      kgrec train --serve gnn --kd-weight 0   # no item x item teacher: catalogues of 40k+ items
+
       kgrec train --resume              # after an interrupted run
 
       kgrec train --dim 64 --promote always   # serve this run even if it is worse
@@ -225,7 +227,7 @@ def train_command(
         "served_model": str(promotion.served),
         "promotion": promotion.reason,
         "serves": result.kind,
-        "alpha": result.alpha,
+        "alpha": None if result.kind == "gnn" else result.alpha,  # the GNN alone: no blend
         "best_epoch": result.best_epoch,
         "epochs_run": len(result.history),
         "stopped_early": result.stopped_early,

@@ -230,7 +230,7 @@ def train_and_test(
         tuned_teacher=cached,
     )
     seconds = result.seconds + tuning_seconds
-    if teachers is not None and cached is None:
+    if teachers is not None and cached is None and result.teacher.components:
         teachers[key] = (result.teacher, float(result.teacher_seconds))
     hybrid, _ = load_checkpoint(result.checkpoint)
     history = History.from_artifact(artifact, ("train", "val"))

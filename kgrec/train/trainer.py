@@ -13,7 +13,9 @@
    drives early stopping (:func:`kgrec.train.loop.fit`).
 3. **Blend**: the served score is ``teacher + alpha * z(GNN)`` (a residual hybrid with a
    shallow full-rank path beside the deep one), ``alpha`` chosen on validation;
-   ``train.serve`` can pick the GNN alone or the teacher alone instead.
+   ``train.serve`` can pick the GNN alone or the teacher alone instead. A GNN served alone
+   and not distilled (``kd_weight: 0``) skips step 1: no dense ``[I, I]`` matrix is built, so
+   the catalogue is bounded by the GNN's ``[batch, I]`` logits, not by the teacher.
 4. **Refit** (``train.refit``): teacher and GNN are fitted again on training + validation
    interactions with everything chosen above (the GNN for the best number of epochs), so the
    served model knows each user's latest behaviour.
@@ -70,12 +72,14 @@ class TrainResult:
             chose ``alpha = 0`` serves the teacher).
         best_epoch: GNN epochs (0-based index of the best) chosen on validation; ``-1`` when
             only the teacher is served.
-        validation: Validation NDCG@20 of the teacher, the GNN and the hybrid.
+        validation: Validation NDCG@20 of the teacher, the GNN and the hybrid (of those the
+            run has).
         alpha: The GNN's weight in the hybrid.
         history: One record per epoch (validation run, then refit).
         seconds: Wall-clock seconds of this call.
         stopped_early: Whether early stopping ended the validation run.
-        teacher: The teacher as tuned on the training history (before the refit).
+        teacher: The teacher as tuned on the training history (before the refit); without
+            members when the run needs none (:func:`needs_teacher`).
         teacher_seconds: Seconds until the teacher was tuned (or loaded).
     """
 
@@ -128,7 +132,8 @@ def train(
             teacher is reused and the GNN continues after its last finished epoch.
         tuned_teacher: A teacher already tuned on this artifact's training history with
             ``config.teacher`` (:attr:`TrainResult.teacher` of an earlier run; tuning is
-            deterministic, so runs that differ only in their seed may share it).
+            deterministic, so runs that differ only in their seed may share it). One without
+            members is ignored.
 
     Under ``torchrun`` every rank calls this; ``validate`` runs on rank 0 only and the other
     ranks return once rank 0 has written the checkpoint.
@@ -155,14 +160,17 @@ def train(
         reporter.note(
             f"resumed from {resume} ({saved['stage']}, {len(saved['fit']['history'])} epochs done)"
         )
-    elif tuned_teacher is not None:
+    elif not needs_teacher(config):
+        teacher = Ensemble([], [])  # GNN alone, not distilled: no item x item matrix is built
+        reporter.note("no teacher: train.serve is gnn and train.kd_weight is 0")
+    elif tuned_teacher is not None and tuned_teacher.components:
         teacher = tuned_teacher
     else:
         teacher = _on_main(
             lambda: tune_teacher(train_history, side, config.teacher, ndcg, reporter)
         )
     tuned, teacher_seconds = teacher, time.perf_counter() - clock
-    validation = {"teacher": teacher.validation.get(MONITOR, 0.0)}
+    validation = {"teacher": teacher.validation.get(MONITOR, 0.0)} if teacher.components else {}
     state = RunState(out / RESUME_FILE, plain_config, teacher) if main else None
 
     model: KGRec | None = None
@@ -200,18 +208,20 @@ def train(
             best_epoch, stopped_early = result.best_epoch, result.stopped_early
             history = list(result.history)
             validation["gnn"] = result.best_metrics.get(MONITOR, 0.0)
-            alpha, validation["hybrid"] = distributed.broadcast(
-                tune_alpha(teacher, trainer.score_fn(), train_history, cfg.blend_grid, ndcg)
-                if main
-                else None
-            )
-    validation["served"] = validation.get(cfg.serve, validation["teacher"])
+            if teacher.components:
+                alpha, validation["hybrid"] = distributed.broadcast(
+                    tune_alpha(teacher, trainer.score_fn(), train_history, cfg.blend_grid, ndcg)
+                    if main
+                    else None
+                )
+    validation["served"] = validation.get(cfg.serve, validation.get("teacher", 0.0))
 
     if cfg.refit and artifact.split_edge_index["val"].numel():
         full_history = History.from_artifact(artifact, ("train", "val"))
-        with reporter.stage("Refitting the teacher on training + validation"):
-            fitted = teacher
-            teacher = _on_main(lambda: refit(fitted, full_history, side, config.teacher.top_k))
+        if teacher.components:
+            with reporter.stage("Refitting the teacher on training + validation"):
+                fitted = teacher
+                teacher = _on_main(lambda: refit(fitted, full_history, side, config.teacher.top_k))
         if model is not None:
             torch.manual_seed(cfg.seed)
             model = build_model(artifact, x_dict, config)
@@ -279,6 +289,14 @@ def train(
         teacher=tuned,
         teacher_seconds=teacher_seconds,
     )
+
+
+def needs_teacher(config: Config) -> bool:
+    """Whether a run uses the item-item teacher: to serve it (``train.serve`` hybrid or
+    teacher) or to distil from it (``train.kd_weight > 0``). Its dense ``[I, I]`` fits are what
+    limit the catalogue size (:data:`kgrec.nn.item_item.MAX_DENSE_ITEMS`), so a GNN-only run
+    without distillation skips them."""
+    return config.train.serve != "gnn" or config.train.kd_weight > 0
 
 
 def tune_alpha(

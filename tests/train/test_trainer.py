@@ -119,6 +119,32 @@ def test_serve_variants(tmp_path: Path, serve: str) -> None:
     assert (hybrid.teacher is None) == (serve == "gnn")
 
 
+def test_an_undistilled_gnn_builds_no_teacher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve gnn + kd_weight 0 never fits an item x item matrix (what bounds the catalogue)."""
+    import kgrec.nn.item_item as item_item
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a dense item-item matrix was fitted")
+
+    for name in ("ease", "transition", "rp3beta", "itemknn", "entity_similarity", "gram"):
+        monkeypatch.setattr(item_item, name, refuse)
+    artifact = planted_artifact()
+    config = small_config(serve="gnn", kd_weight=0.0)
+    result = train(artifact, text_features(), config, validate=validator(artifact), out=tmp_path)
+    assert result.teacher.components == []
+    assert set(result.validation) == {"gnn", "served"}
+    assert result.validation["served"] == result.validation["gnn"] > 0
+    hybrid, meta = load_checkpoint(result.checkpoint)
+    assert meta.kind == "gnn" and hybrid.teacher is None
+    full = History.from_artifact(artifact, ("train", "val"))
+    test = evaluate_ranking(hybrid.score_fn(full), artifact, "test").values["ndcg@20"]
+    popular = torch.bincount(full.item, minlength=NUM_ITEMS).float()
+    pop = evaluate_ranking(lambda u: popular.expand(u.numel(), -1), artifact, "test").values
+    assert test > pop["ndcg@20"]
+
+
 def test_gnn_learns_the_next_item(tmp_path: Path) -> None:
     artifact = planted_artifact()
     config = set_key(
