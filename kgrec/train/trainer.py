@@ -132,8 +132,7 @@ def train(
             teacher is reused and the GNN continues after its last finished epoch.
         tuned_teacher: A teacher already tuned on this artifact's training history with
             ``config.teacher`` (:attr:`TrainResult.teacher` of an earlier run; tuning is
-            deterministic, so runs that differ only in their seed may share it). One without
-            members is ignored.
+            deterministic, so runs that differ only in their seed may share it).
 
     Under ``torchrun`` every rank calls this; ``validate`` runs on rank 0 only and the other
     ranks return once rank 0 has written the checkpoint.
@@ -151,6 +150,7 @@ def train(
         load_resume_state(resume) if resume is not None and main else None
     )
     plain_config = run_config(config)
+    use_teacher = needs_teacher(config)
     log = _Log(out / LOG_FILE, keep=saved is not None) if main else None
 
     train_history = History.from_artifact(artifact, ("train",))
@@ -160,17 +160,17 @@ def train(
         reporter.note(
             f"resumed from {resume} ({saved['stage']}, {len(saved['fit']['history'])} epochs done)"
         )
-    elif not needs_teacher(config):
+    elif not use_teacher:
         teacher = Ensemble([], [])  # GNN alone, not distilled: no item x item matrix is built
         reporter.note("no teacher: train.serve is gnn and train.kd_weight is 0")
-    elif tuned_teacher is not None and tuned_teacher.components:
+    elif tuned_teacher is not None:
         teacher = tuned_teacher
     else:
         teacher = _on_main(
             lambda: tune_teacher(train_history, side, config.teacher, ndcg, reporter)
         )
     tuned, teacher_seconds = teacher, time.perf_counter() - clock
-    validation = {"teacher": teacher.validation.get(MONITOR, 0.0)} if teacher.components else {}
+    validation = {"teacher": teacher.validation.get(MONITOR, 0.0)} if use_teacher else {}
     state = RunState(out / RESUME_FILE, plain_config, teacher) if main else None
 
     model: KGRec | None = None
@@ -208,7 +208,7 @@ def train(
             best_epoch, stopped_early = result.best_epoch, result.stopped_early
             history = list(result.history)
             validation["gnn"] = result.best_metrics.get(MONITOR, 0.0)
-            if teacher.components:
+            if use_teacher:
                 alpha, validation["hybrid"] = distributed.broadcast(
                     tune_alpha(teacher, trainer.score_fn(), train_history, cfg.blend_grid, ndcg)
                     if main
@@ -218,7 +218,7 @@ def train(
 
     if cfg.refit and artifact.split_edge_index["val"].numel():
         full_history = History.from_artifact(artifact, ("train", "val"))
-        if teacher.components:
+        if use_teacher:
             with reporter.stage("Refitting the teacher on training + validation"):
                 fitted = teacher
                 teacher = _on_main(lambda: refit(fitted, full_history, side, config.teacher.top_k))

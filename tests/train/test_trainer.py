@@ -16,6 +16,7 @@ from kgrec.data.hetero import GraphArtifact
 from kgrec.data.history import History
 from kgrec.data.mapping import IdMap
 from kgrec.eval.metrics import evaluate_ranking
+from kgrec.nn import item_item
 from kgrec.train.checkpoint import load_checkpoint
 from kgrec.train.gnn import GNNTrainer, build_model
 from kgrec.train.resume import RESUME_FILE
@@ -123,7 +124,6 @@ def test_an_undistilled_gnn_builds_no_teacher(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """serve gnn + kd_weight 0 never fits an item x item matrix (what bounds the catalogue)."""
-    import kgrec.nn.item_item as item_item
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a dense item-item matrix was fitted")
