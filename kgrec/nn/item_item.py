@@ -78,11 +78,22 @@ def ease(history: History, l2: float) -> Tensor:
     if l2 <= 0:
         raise KgrecError(f"EASE needs a positive l2 penalty, got {l2}")
     g = gram(history)
+    # An item nobody interacted with has a zero row and column in G, so its block of
+    # (G + l2 I)^-1 is 1 / l2 on the diagonal and its weights are exactly zero: solving for the
+    # active items alone gives the same matrix, in (active / I)^3 of the time.
+    active = g.diagonal().nonzero().squeeze(1)
+    everyone = active.numel() == g.size(0)
+    if not everyone:
+        g = g[active][:, active]
     g.diagonal().add_(l2)
     p = torch.cholesky_inverse(torch.linalg.cholesky(g))
-    w = p / -p.diagonal().unsqueeze(0)
-    w.fill_diagonal_(0.0)
-    return w.float()
+    p /= -p.diagonal().unsqueeze(0)
+    p.fill_diagonal_(0.0)
+    if everyone:
+        return p.float()
+    w = torch.zeros(history.num_items, history.num_items)
+    w[active.unsqueeze(1), active] = p.float()
+    return w
 
 
 def itemknn(history: History, k: int, shrink: float) -> Tensor:

@@ -34,6 +34,22 @@ def test_ease_matches_the_closed_form() -> None:
         item_item.ease(history(), 0.0)
 
 
+def test_ease_with_items_nobody_chose_equals_the_full_closed_form() -> None:
+    # items 1 and 4 have no interaction: the solve skips them, the answer must not change
+    edges = torch.tensor([[0, 0, 1, 1, 2, 2, 3], [0, 2, 0, 3, 2, 3, 5]])
+    hist = History.from_edges(edges, torch.zeros(7, dtype=torch.long), num_users=4, num_items=6)
+    x = torch.zeros(4, 6, dtype=torch.float64)
+    x[edges[0], edges[1]] = 1
+    p = torch.linalg.inv(x.t() @ x + 2.0 * torch.eye(6, dtype=torch.float64))
+    expected = torch.eye(6, dtype=torch.float64) - p / p.diagonal()
+    expected.fill_diagonal_(0)
+    w = item_item.ease(hist, 2.0)
+    assert w.shape == (6, 6)
+    assert torch.allclose(w.double(), expected, atol=1e-6)
+    assert not w[[1, 4]].any() and not w[:, [1, 4]].any()
+    assert w[0].abs().sum() > 0
+
+
 def test_rp3beta_is_a_popularity_penalised_random_walk() -> None:
     x = binary()
     p_ui = x / x.sum(1, keepdim=True)
