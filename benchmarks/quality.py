@@ -31,12 +31,23 @@ Usage (artifacts folders are relative to the working directory)::
 
 Prints Markdown (paste into docs/benchmarks.md) and writes every figure as JSON (``--out``),
 with the per-user NDCG@20 of every model beside it (``.npz``) to recompute any interval.
+
+Every finished unit of work (one tuned baseline and seed, one variant and seed) is also saved
+as soon as it ends, in ``<out>.runs/`` (written whole, then renamed). A run that was killed, or
+that a longer run extends (more seeds, more baselines), goes on with ``--resume``: units already
+there are read back instead of recomputed, provided they were made with the same data, split,
+grid and config (otherwise the run stops and names the file)::
+
+    python benchmarks/quality.py -c configs/lastfm.yaml --protocol ratio --seeds 0 --out r.json
+    python benchmarks/quality.py -c configs/lastfm.yaml --protocol ratio --seeds 0,1,2 \
+        --out r.json --resume                          # seed 0 is read back, 1 and 2 train
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from collections.abc import Callable
@@ -147,6 +158,63 @@ def baseline_grids(items: list[str], quick: bool = False) -> dict[str, dict[str,
     return grids
 
 
+def unit_path(folder: Path, name: str, seed: int | None) -> Path:
+    """Where the unit of model ``name`` and ``seed`` is saved (``None``: deterministic)."""
+    return folder / f"{name.replace(':', '_')}-seed{'none' if seed is None else seed}.pt"
+
+
+def canonical(spec: Any) -> str:
+    """``spec`` as canonical JSON (sorted keys; tuples as lists; other objects as text)."""
+    return json.dumps(spec, sort_keys=True, default=str)
+
+
+def save_unit(path: Path, spec: Any, runs: list[ModelRun], info: Any = None) -> None:
+    """Save ``runs`` (with what made them, ``spec``, and ``info``) to ``path``, whole or not at all.
+
+    Tensors are stored as tensors and everything else as JSON text, so that the file loads
+    with ``torch.load(weights_only=True)``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "spec": canonical(spec),
+        "info": json.dumps(info, default=float),
+        "runs": [
+            {
+                "meta": json.dumps(
+                    {k: v for k, v in asdict(r).items() if k not in ("users", "ndcg")},
+                    default=float,
+                ),
+                "users": r.users,
+                "ndcg": r.ndcg,
+            }
+            for r in runs
+        ],
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_unit(path: Path, spec: Any) -> tuple[list[ModelRun], Any] | None:
+    """The runs and info saved at ``path`` (``None`` when there is no file).
+
+    Raises:
+        KgrecError: the file was made with another ``spec`` (data, split, grid or config).
+    """
+    if not path.exists():
+        return None
+    payload = torch.load(path, weights_only=True)
+    if payload["spec"] != canonical(spec):
+        raise KgrecError(
+            f"{path}: saved by a run with other data, split, grid or config; "
+            "delete it (or the folder) or run without --resume"
+        )
+    runs = [
+        ModelRun(**json.loads(r["meta"]), users=r["users"], ndcg=r["ndcg"]) for r in payload["runs"]
+    ]
+    return runs, json.loads(payload["info"])
+
+
 def hardware(device: str) -> str:
     if device != "cpu" and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
@@ -237,6 +305,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--out", default=None, help="JSON (default: <artifacts>/quality.json)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="read back the units a run with the same --out finished (<out>.runs/)",
+    )
     args = parser.parse_args(argv)
 
     reporter = RichReporter()
@@ -283,47 +356,75 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
 
+    target = Path(args.out) if args.out else config.artifacts_dir / "quality.json"
+    units = target.with_suffix(".runs")
+    counts = {s: int(e.size(1)) for s, e in artifact.split_edge_index.items()}
+    fingerprint = {
+        "dataset": dataset_name(config),
+        "protocol": args.protocol,
+        "split": asdict(config.split),
+        "counts": counts,
+        "cold": args.cold,
+    }
+
+    def resumed(path: Path, spec: Any) -> tuple[list[ModelRun], Any] | None:
+        found = load_unit(path, spec) if args.resume else None
+        if found is not None:
+            reporter.note(f"read back {path} (--resume)")
+        return found
+
     for name in baselines:
         for seed in baseline_seeds if name in SEEDED else [None]:
+            path = unit_path(units, name, seed)
+            spec = {**fingerprint, "baseline": name, "grid": grids[name], "seed": seed}
+            found = resumed(path, spec)
+            key = f"{name}" if seed is None else f"{name}/seed{seed}"
+            if found is not None:
+                tuned_info[key] = found[1]
+                for run in found[0]:
+                    log(run)
+                continue
             tuned = tune_baseline(
                 name, artifact, grid=grids[name], seed=seed or 0, device=device, reporter=reporter
             )
             info = {"params": tuned.params, "validation": tuned.validation, "notes": tuned.notes}
             info["trials"] = [asdict(t) for t in tuned.trials]
-            tuned_info[f"{name}" if seed is None else f"{name}/seed{seed}"] = info
-            log(
-                evaluate_once(
-                    name,
-                    tuned.score_fn(),
-                    artifact,
-                    seed=seed,
-                    validation=tuned.validation,
-                    seconds=tuned.seconds,
-                    config=config,
-                    extra={"params": tuned.params},
-                )
+            tuned_info[key] = info
+            run = evaluate_once(
+                name,
+                tuned.score_fn(),
+                artifact,
+                seed=seed,
+                validation=tuned.validation,
+                seconds=tuned.seconds,
+                config=config,
+                extra={"params": tuned.params},
             )
+            save_unit(path, spec, [run], info)
+            log(run)
             del tuned
     teachers: dict[str, Any] = {}  # tuned once per teacher config, shared by the seeds
     for name in variants:
         for seed in seeds:
-            out = config.artifacts_dir / "benchmark" / f"{name}-seed{seed}"
-            for run in train_and_test(
-                name,
-                artifact,
-                x_dict,
-                variant_config(config, name, seed),
-                out,
-                reporter,
-                teachers,
-            ):
+            vconfig = variant_config(config, name, seed)
+            path = unit_path(units, name, seed)
+            settings = asdict(vconfig)
+            settings["train"].pop("device", None)  # where it ran does not change what it is
+            settings["features"].pop("device", None)
+            spec = {**fingerprint, "variant": name, "config": settings}
+            found = resumed(path, spec)
+            if found is None:
+                out = config.artifacts_dir / "benchmark" / f"{name}-seed{seed}"
+                done = train_and_test(name, artifact, x_dict, vconfig, out, reporter, teachers)
+                save_unit(path, spec, done)
+                found = (done, None)
+            for run in found[0]:
                 log(run)
 
     cold = cold_users(artifact, args.cold)
     test_users = artifact.split_edge_index["test"][0].unique()
     n_cold = int(torch.isin(test_users, cold).sum())
     summary = summarize(runs, baselines, cold, args.bootstrap)
-    counts = {s: int(e.size(1)) for s, e in artifact.split_edge_index.items()}
     header = (
         f"**{dataset_name(config)}**, protocol `{args.protocol}` ({config.split.method}), "
         f"seeds {args.seeds}; {artifact.num_nodes['user']:,} users, "
@@ -338,7 +439,6 @@ def main(argv: list[str] | None = None) -> None:
         params = ", ".join(f"{k}={v:g}" for k, v in info["params"].items())
         print(f"| {key} | {params} | {len(info['trials'])} |")
 
-    target = Path(args.out) if args.out else config.artifacts_dir / "quality.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     per_user = summary.pop("per_user")
     report = {

@@ -152,3 +152,33 @@ def test_sweep_tasks_cover_the_grid_and_seeds(tmp_path: Path) -> None:
     assert config.train.seed == 5 and config.artifacts_dir == tmp_path
     with pytest.raises(SystemExit, match="key=v1,v2"):
         sweep.parse_grid(["nothing"])
+
+
+def test_resume_reads_back_finished_units_and_refuses_other_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tiny_dataset(tmp_path / "data", users=30)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(f"dataset:\n  path: {data}\n  name: tiny\n", encoding="utf-8")
+    out = tmp_path / "q.json"
+    argv = ["-c", str(config), "--protocol", "loo", "--artifacts", str(tmp_path / "a")]
+    argv += ["--baselines", "popular,ease", "--quick", "--out", str(out)]
+    argv += ["--variants", "kgrec", "--seeds", "0", "--set", "train.epochs=1"]
+    quality.main(argv)
+    first = json.loads(out.read_text("utf-8"))
+    units = sorted(p.name for p in out.with_suffix(".runs").iterdir())
+    assert units == ["ease-seednone.pt", "kgrec-seed0.pt", "popular-seednone.pt"]
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a finished unit was recomputed")
+
+    monkeypatch.setattr(quality, "tune_baseline", refuse)
+    monkeypatch.setattr(quality, "train_and_test", refuse)
+    capsys.readouterr()
+    quality.main([*argv, "--resume"])
+    second = json.loads(out.read_text("utf-8"))
+    assert second["runs"] == first["runs"] and second["baselines"] == first["baselines"]
+    assert second["summary"] == first["summary"]
+
+    with pytest.raises(KgrecError, match=r"ease-seednone\.pt: saved by a run with other"):
+        quality.main([*argv, "--resume", "--grid", "ease.l2=7"])
