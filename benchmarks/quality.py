@@ -51,7 +51,7 @@ import os
 import platform
 import sys
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +168,11 @@ def canonical(spec: Any) -> str:
     return json.dumps(spec, sort_keys=True, default=str)
 
 
+def run_meta(run: ModelRun) -> dict[str, Any]:
+    """``run``'s fields but its per-user tensors (``users``, ``ndcg``), for JSON."""
+    return {f.name: getattr(run, f.name) for f in fields(run) if f.name not in ("users", "ndcg")}
+
+
 def save_unit(path: Path, spec: Any, runs: list[ModelRun], info: Any = None) -> None:
     """Save ``runs`` (with what made them, ``spec``, and ``info``) to ``path``, whole or not at all.
 
@@ -180,10 +185,7 @@ def save_unit(path: Path, spec: Any, runs: list[ModelRun], info: Any = None) -> 
         "info": json.dumps(info, default=float),
         "runs": [
             {
-                "meta": json.dumps(
-                    {k: v for k, v in asdict(r).items() if k not in ("users", "ndcg")},
-                    default=float,
-                ),
+                "meta": json.dumps(run_meta(r), default=float),
                 "users": r.users,
                 "ndcg": r.ndcg,
             }
@@ -452,7 +454,7 @@ def main(argv: list[str] | None = None) -> None:
         "cold": {"max_train": args.cold, "test_users": n_cold},
         "summary": summary,
         "baselines": tuned_info,
-        "runs": [{k: v for k, v in asdict(r).items() if k not in ("users", "ndcg")} for r in runs],
+        "runs": [run_meta(r) for r in runs],
     }
     target.write_text(json.dumps(report, indent=2, default=float) + "\n", encoding="utf-8")
     users = runs[0].users.numpy() if runs else np.empty(0)

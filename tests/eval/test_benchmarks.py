@@ -99,14 +99,19 @@ def test_summary_compares_with_the_best_baseline_by_test_mean() -> None:
     assert "| **ease** |" in text and "ratio to ease" in text and "1.333" in text
 
 
-def test_baselines_only_run_writes_markdown_and_json(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def tiny_argv(tmp_path: Path) -> list[str]:
+    """quality.py arguments for a 30-user dataset config written under ``tmp_path`` (LOO)."""
     data = tiny_dataset(tmp_path / "data", users=30)
     config = tmp_path / "tiny.yaml"
     config.write_text(f"dataset:\n  path: {data}\n  name: tiny\n", encoding="utf-8")
+    return ["-c", str(config), "--protocol", "loo", "--artifacts", str(tmp_path / "a")]
+
+
+def test_baselines_only_run_writes_markdown_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "q.json"
-    argv = ["-c", str(config), "--protocol", "loo", "--artifacts", str(tmp_path / "a")]
+    argv = tiny_argv(tmp_path)
     argv += ["--variants", "", "--baselines", "popular,ease", "--quick", "--out", str(out)]
     quality.main(argv)
     printed = capsys.readouterr().out
@@ -155,13 +160,10 @@ def test_sweep_tasks_cover_the_grid_and_seeds(tmp_path: Path) -> None:
 
 
 def test_resume_reads_back_finished_units_and_refuses_other_settings(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = tiny_dataset(tmp_path / "data", users=30)
-    config = tmp_path / "tiny.yaml"
-    config.write_text(f"dataset:\n  path: {data}\n  name: tiny\n", encoding="utf-8")
     out = tmp_path / "q.json"
-    argv = ["-c", str(config), "--protocol", "loo", "--artifacts", str(tmp_path / "a")]
+    argv = tiny_argv(tmp_path)
     argv += ["--baselines", "popular,ease", "--quick", "--out", str(out)]
     argv += ["--variants", "kgrec", "--seeds", "0", "--set", "train.epochs=1"]
     quality.main(argv)
@@ -174,7 +176,6 @@ def test_resume_reads_back_finished_units_and_refuses_other_settings(
 
     monkeypatch.setattr(quality, "tune_baseline", refuse)
     monkeypatch.setattr(quality, "train_and_test", refuse)
-    capsys.readouterr()
     quality.main([*argv, "--resume"])
     second = json.loads(out.read_text("utf-8"))
     assert second["runs"] == first["runs"] and second["baselines"] == first["baselines"]
