@@ -7,7 +7,9 @@ For a dataset config and a protocol (``--protocol loo|ratio|given``, see
    features (``--features-from`` copies them from another artifact folder of the same dataset,
    e.g. ``/work/main/artifacts/ml-100k``: node ids do not depend on the split);
 2. tunes every baseline on validation (grids in ``kgrec/eval/baselines.py``), refits the chosen
-   point on training + validation and tests it once; LightGCN once per seed;
+   point on training + validation and tests it once; LightGCN once per seed, its grid searched
+   on the first seed only (later seeds train the chosen point, early-stopped on their own
+   validation run: :func:`chosen_grid`);
 3. trains every kgrec variant (:data:`VARIANTS`) per seed with ``train()`` (which selects on
    validation and refits) and tests it once;
 4. reports, per model: test NDCG@20 / Recall@20 / Coverage@20 (mean ± sample std over seeds), the
@@ -111,6 +113,18 @@ QUICK_SET = {"train.epochs": 5}
 
 SEEDED = frozenset({"lightgcn"})
 """Baselines trained once per seed (the others are deterministic)."""
+
+STOPPED = frozenset({"epochs"})
+"""Grid keys a fit chooses itself (early stopping): their upper bound stays the grid's."""
+
+
+def chosen_grid(grid: dict[str, tuple[Any, ...]], params: dict[str, Any]) -> dict[str, Any]:
+    """The one-point grid of ``params`` (a seeded baseline's choice on its first seed), with the
+    :data:`STOPPED` keys left at ``grid``'s values so that each seed early-stops on its own."""
+    return {
+        key: values if key in STOPPED or key not in params else (params[key],)
+        for key, values in grid.items()
+    }
 
 
 def variant_config(config: Config, name: str, seed: int) -> Config:
@@ -376,19 +390,23 @@ def main(argv: list[str] | None = None) -> None:
         return found
 
     for name in baselines:
+        chosen: dict[str, Any] | None = None  # a seeded baseline's choice on its first seed
         for seed in baseline_seeds if name in SEEDED else [None]:
             path = unit_path(units, name, seed)
-            spec = {**fingerprint, "baseline": name, "grid": grids[name], "seed": seed}
+            grid = grids[name] if chosen is None else chosen_grid(grids[name], chosen)
+            spec = {**fingerprint, "baseline": name, "grid": grid, "seed": seed}
             found = resumed(path, spec)
             key = f"{name}" if seed is None else f"{name}/seed{seed}"
             if found is not None:
                 tuned_info[key] = found[1]
+                chosen = chosen if chosen is not None else dict(found[1]["params"])
                 for run in found[0]:
                     log(run)
                 continue
             tuned = tune_baseline(
-                name, artifact, grid=grids[name], seed=seed or 0, device=device, reporter=reporter
+                name, artifact, grid=grid, seed=seed or 0, device=device, reporter=reporter
             )
+            chosen = chosen if chosen is not None else dict(tuned.params)
             info = {"params": tuned.params, "validation": tuned.validation, "notes": tuned.notes}
             info["trials"] = [asdict(t) for t in tuned.trials]
             tuned_info[key] = info

@@ -17,10 +17,15 @@ Usage::
         --grid train.cl_weight=0,0.1 --set train.epochs=5        # a smoke run
     python benchmarks/sweep.py -c configs/lastfm.yaml --protocol ratio --device cuda --jobs 4 \\
         --grid model.use_kg=true,false
+    python benchmarks/sweep.py -c configs/lastfm.yaml --protocol ratio --set train.refit=false \
+        --points base model.temperature=0.05 train.kd_weight=0.5,train.lr=0.001
 
-Values are parsed as YAML scalars (``true``, ``0.5``, ``text``). The artifact is built (and its
-text features computed or copied, ``--features-from``) as in ``benchmarks/quality.py``. ``--jobs``
-> 1 trains points in parallel worker processes (they share the device). Writes every run as
+Values are parsed as YAML scalars (``true``, ``0.5``, ``text``; ``--set`` also takes lists,
+``train.blend_grid=[0,5,50]``). ``--points`` adds single points (one-at-a-time changes; ``base`` =
+no change) after the grid's product. Points run in one process (``--jobs 1``) tune the teacher
+once when their teacher settings agree. The artifact is built (and its text features computed
+or copied, ``--features-from``) as in ``benchmarks/quality.py``. ``--jobs`` > 1 trains points in
+parallel worker processes (they share the device). Writes every run as
 JSON (``--out``, default ``<artifacts>/sweep.json``).
 """
 
@@ -63,13 +68,47 @@ def parse_grid(items: list[str], what: str = "--grid") -> dict[str, list[Any]]:
     return grid
 
 
-def tasks_of(args: argparse.Namespace, base: dict[str, Any]) -> list[Task]:
-    """One :class:`Task` per grid point and seed (the grid's product, in key order)."""
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``--set``: ``["a.b=1", "c.d=[1, 2]"]`` -> ``{"a.b": 1, "c.d": [1, 2]}`` (one YAML value
+    each, so lists are allowed)."""
+    settings: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value:
+            raise SystemExit(f"error: --set expects key=value, got {item!r}")
+        settings[key.strip()] = yaml.safe_load(value)
+    return settings
+
+
+def parse_points(items: list[str]) -> list[dict[str, Any]]:
+    """``["a.b=1,c.d=x", "a.b=2"]`` -> ``[{"a.b": 1, "c.d": "x"}, {"a.b": 2}]``: each item one
+    point (one value per key), for one-at-a-time changes that a product grid cannot express;
+    ``base`` is the point with no change."""
+    points = []
+    for item in items:
+        point: dict[str, Any] = {}
+        for part in item.split(",") if item != "base" else []:
+            key, sep, value = part.partition("=")
+            if not sep or not key.strip() or not value:
+                raise SystemExit(f"error: --points expects key=value,key=value ... got {item!r}")
+            point[key.strip()] = yaml.safe_load(value)
+        points.append(point)
+    return points
+
+
+def points_of(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The grid's product (in key order), then the ``--points``."""
     grid = parse_grid(args.grid)
+    product = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    extra = parse_points(getattr(args, "points", None) or [])
+    return (product if grid or not extra else []) + extra
+
+
+def tasks_of(args: argparse.Namespace, base: dict[str, Any]) -> list[Task]:
+    """One :class:`Task` per point (:func:`points_of`) and seed."""
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     tasks = []
-    for values in itertools.product(*grid.values()):
-        point = dict(zip(grid, values, strict=True))
+    for point in points_of(args):
         label = ",".join(f"{k.split('.')[-1]}={v}" for k, v in point.items()) or "base"
         for seed in seeds:
             name = f"{label},seed={seed}".replace("/", "_")
@@ -89,8 +128,10 @@ def config_of(task: Task) -> Any:
     return set_key(config, "train.seed", task.seed)
 
 
-def run_task(task: Task) -> dict[str, Any]:
-    """Train and test one grid point (in this process or a worker)."""
+def run_task(task: Task, teachers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train and test one grid point (in this process or a worker). ``teachers`` caches tuned
+    teachers across the points of one process (points that differ only in GNN settings tune
+    the teacher once; each is charged the tuning seconds, see ``train_and_test``)."""
     from kgrec.build import load_artifact
     from kgrec.errors import KgrecError
     from kgrec.eval.protocol import train_and_test
@@ -103,7 +144,7 @@ def run_task(task: Task) -> dict[str, Any]:
         artifact = load_artifact(folder)
         x_dict = load_features(folder)[0] if features_path(folder).exists() else None
         run = train_and_test(  # the served model first (its halves follow)
-            task.name, artifact, x_dict, config, folder / "sweep" / task.name, Reporter()
+            task.name, artifact, x_dict, config, folder / "sweep" / task.name, Reporter(), teachers
         )[0]
     except KgrecError as exc:
         return {"name": task.name, "point": task.point, "seed": task.seed, "error": str(exc)}
@@ -124,7 +165,8 @@ def table(runs: list[dict[str, Any]], keys: list[str]) -> list[str]:
     points: dict[str, list[dict[str, Any]]] = {}
     for run in runs:
         if "error" not in run:
-            points.setdefault(json.dumps({k: run["point"][k] for k in keys}), []).append(run)
+            label = json.dumps({k: run["point"][k] for k in keys if k in run["point"]})
+            points.setdefault(label, []).append(run)
     rows = []
     for label, group in points.items():
         val = [r["val_ndcg@20"] for r in group]
@@ -168,6 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--artifacts", default=None, help="default: artifacts/<dataset>-<protocol>")
     parser.add_argument("--features-from", default=None, help="artifact folder with features.pt")
     parser.add_argument("--grid", nargs="*", default=[], help="config key=v1,v2 ...")
+    parser.add_argument(
+        "--points", nargs="*", default=[], help="extra points, each key=value[,key=value]"
+    )
     parser.add_argument("--set", nargs="*", default=[], help="config key=value for every point")
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--device", default="auto")
@@ -175,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="JSON (default: <artifacts>/sweep.json)")
     args = parser.parse_args(argv)
 
-    base = {k: v[0] for k, v in parse_grid(args.set, "--set").items()}
+    base = parse_settings(args.set)
     base["train.device"] = args.device
     tasks = tasks_of(args, base)
     try:
@@ -196,15 +241,16 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run, default=float), file=sys.stderr, flush=True)
 
     if args.jobs <= 1:
+        teachers: dict[str, Any] = {}
         for task in tasks:
-            log(run_task(task))
+            log(run_task(task, teachers))
     else:
         context = mp.get_context("spawn")  # CUDA needs fresh processes
         with context.Pool(args.jobs) as pool:
             for run in pool.imap_unordered(run_task, tasks):
                 log(run)
 
-    keys = list(parse_grid(args.grid))
+    keys = list(dict.fromkeys(k for point in points_of(args) for k in point))
     print(
         f"\n{args.config}, protocol `{args.protocol}`: every point selected on validation "
         f"NDCG@20 (mean over seeds {args.seeds}); test shown, never used to choose.\n"

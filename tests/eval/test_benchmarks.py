@@ -159,6 +159,40 @@ def test_sweep_tasks_cover_the_grid_and_seeds(tmp_path: Path) -> None:
         sweep.parse_grid(["nothing"])
 
 
+def test_sweep_points_are_one_at_a_time_changes_after_the_grid() -> None:
+    args = sweep.argparse.Namespace(
+        config="c.yaml",
+        protocol="ratio",
+        artifacts=None,
+        grid=[],
+        points=["base", "model.temperature=0.05", "train.kd_weight=0.5,train.lr=0.001"],
+        seeds="0",
+    )
+    points = [t.point for t in sweep.tasks_of(args, {})]
+    assert points == [{}, {"model.temperature": 0.05}, {"train.kd_weight": 0.5, "train.lr": 0.001}]
+    args.grid = ["train.epochs=5,10"]
+    assert [t.point for t in sweep.tasks_of(args, {})][:2] == [
+        {"train.epochs": 5},
+        {"train.epochs": 10},
+    ]
+    runs = [
+        {"point": {}, "val_ndcg@20": 0.2, "test_ndcg@20": 0.2, "test_recall@20": 0.2},
+        {"point": {"t": 1}, "val_ndcg@20": 0.3, "test_ndcg@20": 0.1, "test_recall@20": 0.1},
+    ]
+    for r in runs:
+        r["seconds"] = 1.0
+    lines = sweep.table(runs, ["t"])
+    assert lines[2].startswith('| `{"t": 1}` **(selected)** |') and lines[3].startswith("| `{}` |")
+    with pytest.raises(SystemExit, match="key=value"):
+        sweep.parse_points(["model.temperature"])
+    assert sweep.parse_settings(["train.blend_grid=[0, 5, 50]", "train.refit=false"]) == {
+        "train.blend_grid": [0, 5, 50],
+        "train.refit": False,
+    }
+    with pytest.raises(SystemExit, match="--set expects key=value"):
+        sweep.parse_settings(["train.refit"])
+
+
 def test_resume_reads_back_finished_units_and_refuses_other_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -183,3 +217,39 @@ def test_resume_reads_back_finished_units_and_refuses_other_settings(
 
     with pytest.raises(KgrecError, match=r"ease-seednone\.pt: saved by a run with other"):
         quality.main([*argv, "--resume", "--grid", "ease.l2=7"])
+
+
+def test_seeded_baseline_searches_its_grid_on_the_first_seed_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    grid = {"embedding_dim": (64, 256), "lr": (1e-3, 5e-3), "epochs": (300,)}
+    chosen = {"embedding_dim": 256, "lr": 1e-3, "epochs": 290}
+    assert quality.chosen_grid(grid, chosen) == {
+        "embedding_dim": (256,),
+        "lr": (1e-3,),
+        "epochs": (300,),  # each seed early-stops on its own, up to the same bound
+    }
+
+    grids: list[dict[str, tuple[object, ...]]] = []
+    real = quality.tune_baseline
+
+    def recording(name: str, artifact: object, **kwargs: object) -> object:
+        grids.append(dict(kwargs["grid"]))  # type: ignore[call-overload]
+        return real(name, artifact, **kwargs)
+
+    monkeypatch.setattr(quality, "tune_baseline", recording)
+    out = tmp_path / "q.json"
+    argv = tiny_argv(tmp_path)
+    argv += ["--variants", "", "--baselines", "lightgcn", "--quick", "--out", str(out)]
+    argv += ["--baseline-seeds", "0,1", "--grid", "lightgcn.embedding_dim=8,16"]
+    quality.main(argv)
+    report = json.loads(out.read_text("utf-8"))
+    first = report["baselines"]["lightgcn/seed0"]
+    assert len(first["trials"]) == 2 and len(report["baselines"]["lightgcn/seed1"]["trials"]) == 1
+    assert grids[0]["embedding_dim"] == (8, 16)
+    assert grids[1]["embedding_dim"] == (first["params"]["embedding_dim"],)
+    assert grids[1]["epochs"] == grids[0]["epochs"]
+    assert (
+        report["baselines"]["lightgcn/seed1"]["params"]["embedding_dim"]
+        == grids[1]["embedding_dim"][0]
+    )
