@@ -62,7 +62,7 @@ import torch
 import yaml
 
 from kgrec.build import load_artifact
-from kgrec.config import Config, load_config, set_key
+from kgrec.config import Config, load_config, parse_overrides, set_key
 from kgrec.errors import KgrecError
 from kgrec.eval.baselines import BASELINES, GRIDS, tune_baseline
 from kgrec.eval.protocol import (
@@ -144,17 +144,6 @@ def parse_assignments(items: list[str], what: str) -> dict[str, list[Any]]:
         if not sep or not key.strip() or not values:
             raise KgrecError(f"{what} expects key=value[,value...], got {item!r}")
         out[key.strip()] = [yaml.safe_load(v) for v in values.split(",")]
-    return out
-
-
-def parse_settings(items: list[str]) -> dict[str, Any]:
-    """``["a.b=[1, 2]", "c=true"]`` -> ``{"a.b": [1, 2], "c": True}`` (one YAML value each)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value:
-            raise KgrecError(f"--set expects key=value (a YAML value), got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
     return out
 
 
@@ -329,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     reporter = RichReporter()
-    overrides = parse_settings(args.set)
+    overrides = parse_overrides(args.set)
     overrides = {**(QUICK_SET if args.quick else {}), **overrides}
     config = load_config(args.config, {**overrides, "train.device": args.device})
     config = protocol_config(config, args.protocol, args.artifacts)

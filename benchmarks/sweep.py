@@ -68,18 +68,6 @@ def parse_grid(items: list[str], what: str = "--grid") -> dict[str, list[Any]]:
     return grid
 
 
-def parse_settings(items: list[str]) -> dict[str, Any]:
-    """``--set``: ``["a.b=1", "c.d=[1, 2]"]`` -> ``{"a.b": 1, "c.d": [1, 2]}`` (one YAML value
-    each, so lists are allowed)."""
-    settings: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip() or not value:
-            raise SystemExit(f"error: --set expects key=value, got {item!r}")
-        settings[key.strip()] = yaml.safe_load(value)
-    return settings
-
-
 def parse_points(items: list[str]) -> list[dict[str, Any]]:
     """``["a.b=1,c.d=x", "a.b=2"]`` -> ``[{"a.b": 1, "c.d": "x"}, {"a.b": 2}]``: each item one
     point (one value per key), for one-at-a-time changes that a product grid cannot express;
@@ -195,6 +183,7 @@ def table(runs: list[dict[str, Any]], keys: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from kgrec.config import parse_overrides
     from kgrec.errors import KgrecError
     from kgrec.eval.protocol import PROTOCOLS, prepare
     from kgrec.progress import RichReporter
@@ -220,10 +209,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default=None, help="JSON (default: <artifacts>/sweep.json)")
     args = parser.parse_args(argv)
 
-    base = parse_settings(args.set)
-    base["train.device"] = args.device
-    tasks = tasks_of(args, base)
     try:
+        base = {**parse_overrides(args.set), "train.device": args.device}
+        tasks = tasks_of(args, base)
         config = config_of(tasks[0])  # bad keys fail here, before any training
         for task in tasks[1:]:
             config_of(task)

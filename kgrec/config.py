@@ -344,6 +344,18 @@ def _paths_relative_to(config: Config, folder: Path) -> Config:
     )
 
 
+def parse_overrides(items: list[str], what: str = "--set") -> dict[str, Any]:
+    """``["a.b=[1, 2]", "c=true"]`` -> ``{"a.b": [1, 2], "c": True}``: ``key=value`` settings
+    from the command line, one YAML value each (for :func:`load_config`'s ``overrides``)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value:
+            raise KgrecError(f"{what} expects key=value (a YAML value), got {item!r}")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
 def set_key(config: Config, dotted: str, value: Any) -> Config:
     """Return a copy of ``config`` with ``dotted`` (``"store.batch_size"``) set to ``value``."""
     head, _, rest = dotted.partition(".")

@@ -11,7 +11,7 @@ from types import ModuleType
 import pytest
 import torch
 
-from kgrec.config import Config
+from kgrec.config import Config, parse_overrides
 from kgrec.errors import KgrecError
 from kgrec.eval.baselines import GRIDS
 from kgrec.eval.protocol import ModelRun
@@ -185,12 +185,12 @@ def test_sweep_points_are_one_at_a_time_changes_after_the_grid() -> None:
     assert lines[2].startswith('| `{"t": 1}` **(selected)** |') and lines[3].startswith("| `{}` |")
     with pytest.raises(SystemExit, match="key=value"):
         sweep.parse_points(["model.temperature"])
-    assert sweep.parse_settings(["train.blend_grid=[0, 5, 50]", "train.refit=false"]) == {
+    assert parse_overrides(["train.blend_grid=[0, 5, 50]", "train.refit=false"]) == {
         "train.blend_grid": [0, 5, 50],
         "train.refit": False,
     }
-    with pytest.raises(SystemExit, match="--set expects key=value"):
-        sweep.parse_settings(["train.refit"])
+    with pytest.raises(KgrecError, match="--set expects key=value"):
+        parse_overrides(["train.refit"])
 
 
 def test_resume_reads_back_finished_units_and_refuses_other_settings(
