@@ -17,7 +17,7 @@ Usage::
         --grid train.cl_weight=0,0.1 --set train.epochs=5        # a smoke run
     python benchmarks/sweep.py -c configs/lastfm.yaml --protocol ratio --device cuda --jobs 4 \\
         --grid model.use_kg=true,false
-    python benchmarks/sweep.py -c configs/lastfm.yaml --protocol ratio --set train.refit=false \
+    python benchmarks/sweep.py -c configs/lastfm.yaml --protocol ratio --set train.refit=false \\
         --points base model.temperature=0.05 train.kd_weight=0.5,train.lr=0.001
 
 Values are parsed as YAML scalars (``true``, ``0.5``, ``text``; ``--set`` also takes lists,
