@@ -20,6 +20,8 @@ Usage::
     python benchmarks/devices.py -c configs/ml-100k.yaml --artifacts artifacts/ml-100k \\
         --devices cpu,cuda --steps 50 --epochs 10
     python benchmarks/devices.py -c configs/demo.yaml --devices cpu --steps 5 --epochs 0
+    python benchmarks/devices.py -c syn.yaml --steps 20 --epochs 0 --set train.serve=gnn \
+        train.kd_weight=0 train.item_sampling=sampled   # a large catalogue, no teacher
     python benchmarks/devices.py -c configs/ml-100k.yaml --steps 30 --epochs 0 \
         --teacher /tmp/run/teacher.pt      # the teacher of `kgrec train --out /tmp/run`
 
@@ -41,19 +43,19 @@ from typing import Any
 import torch
 
 from kgrec.allocator import keep_freed_memory
-from kgrec.config import Config, load_config, set_key
+from kgrec.config import Config, load_config, parse_overrides, set_key
 from kgrec.data.hetero import GraphArtifact, load_artifact
 from kgrec.data.history import History
 from kgrec.eval.metrics import evaluate_ranking
 from kgrec.eval.protocol import validator
 from kgrec.files import load_torch
 from kgrec.nn.ensemble import Ensemble
-from kgrec.text.features import load_features
+from kgrec.text.features import features_path, load_features
 from kgrec.train.checkpoint import load_checkpoint
 from kgrec.train.gnn import GNNTrainer, build_model, teacher_side
 from kgrec.train.loop import MONITOR
 from kgrec.train.teacher import tune_teacher
-from kgrec.train.trainer import peak_memory_mb, train
+from kgrec.train.trainer import needs_teacher, peak_memory_mb, train
 
 
 def device_name(device: str) -> str:
@@ -164,19 +166,28 @@ def main() -> None:
         help="teacher.pt of an earlier `kgrec train --out DIR` on this artifact and config "
         "(skips the tuning; lets two code versions be timed on the same teacher)",
     )
+    parser.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        help="config key=value, e.g. train.item_sampling=sampled model.use_text=false",
+    )
     args = parser.parse_args()
     keep_freed_memory()  # as train() does, so steps are timed under training's allocator
 
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = parse_overrides(args.set)
     if args.artifacts:
         overrides["artifacts"] = args.artifacts
     base = load_config(args.config, overrides)
     artifact = load_artifact(base.artifacts_dir)
-    x_dict, _ = load_features(base.artifacts_dir)
+    has_text = features_path(base.artifacts_dir).exists()  # `kgrec embed` was run
+    x_dict = load_features(base.artifacts_dir)[0] if has_text else {}
     clock = time.perf_counter()
     history = History.from_artifact(artifact, ("train",))
     validate = validator(artifact, base.eval.batch_size)
-    if args.teacher:
+    if not needs_teacher(base):  # GNN alone, not distilled: no item x item teacher
+        teacher = Ensemble([], [])
+    elif args.teacher:
         teacher = Ensemble.from_state(load_torch(Path(args.teacher), "kgrec train --out DIR"))
     else:
         teacher = tune_teacher(

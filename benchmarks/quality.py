@@ -94,6 +94,9 @@ VARIANTS: dict[str, dict[str, Override]] = {
         "teacher.components": lambda c: tuple(x for x in c.teacher.components if x != "entity"),
     },
     "cl": {"train.cl_weight": 0.1},
+    # sampled softmax (what catalogues too large for a full step train on): the step's items
+    # plus 256 shared negatives, a fraction of the catalogue on MovieLens and Last.fm
+    "sampled": {"train.item_sampling": "sampled", "train.num_negatives": 256},
 }
 """kgrec variants: config overrides (a callable computes the value from the base config)."""
 

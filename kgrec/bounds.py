@@ -28,6 +28,7 @@ BOUNDS: dict[str, tuple[float | None, float | None, bool]] = {
             "TrainConfig.num_targets",
             "TrainConfig.patience",
             "TrainConfig.eval_every",
+            "TrainConfig.num_negatives",
             "EvalConfig.ks",
             "EvalConfig.num_negatives",
             "EvalConfig.batch_size",

@@ -128,6 +128,8 @@ class TrainConfig:
     patience: int = 3
     eval_every: int = 5
     amp: bool = False
+    item_sampling: Literal["auto", "full", "sampled"] = "auto"
+    num_negatives: int = 4096
     seed: int = 0
 
 

@@ -111,6 +111,13 @@ def train_command(
     ),
     no_text: bool = typer.Option(False, "--no-text", help="No text features in the GNN."),
     no_kg: bool = typer.Option(False, "--no-kg", help="No knowledge-graph edges in the GNN."),
+    item_sampling: str | None = typer.Option(
+        None,
+        "--item-sampling",
+        help="full: softmax over the whole catalogue each step; sampled: over the step's items "
+        "and train.num_negatives shared negatives (catalogues too large for a full step); "
+        "auto (the default): sampled when a full step would not fit in memory.",
+    ),
     seed: int | None = typer.Option(None, "--seed", help="Random seed."),
     resume: bool = typer.Option(
         False,
@@ -167,6 +174,8 @@ def train_command(
 
       kgrec train --serve gnn --kd-weight 0   # no item x item teacher: catalogues of 40k+ items
 
+      kgrec train --serve gnn --kd-weight 0 --item-sampling sampled   # millions of items
+
       kgrec train --resume              # after an interrupted run
 
       kgrec train --dim 64 --promote always   # serve this run even if it is worse
@@ -190,6 +199,7 @@ def train_command(
             "train.serve": serve,
             "train.kd_weight": kd_weight,
             "train.seed": seed,
+            "train.item_sampling": item_sampling,
             "model.embedding_dim": dim,
             "model.use_text": False if no_text else None,
             "model.use_kg": False if no_kg else None,

@@ -274,6 +274,13 @@ class KGRec(nn.Module):
             "num_entities": self.num_entities,
         }
 
+    def sparse_gradients(self, on: bool = True) -> None:
+        """Whether the id and entity tables get sparse gradients from the rows that
+        :meth:`item_embeddings` with ``items`` reads (sampled training, with a lazy Adam: a
+        step's update then touches its rows, not the catalogue). Whole-table reads stay dense."""
+        for table in (self.item_input, self.item_output, self.entity_emb):
+            table.sparse = on
+
     # ------------------------------------------------------------------------- the graph
     def set_graph(self, graph: ItemEntityGraph) -> None:
         """Use ``graph`` (built by :meth:`ItemEntityGraph.build` from the model's edge types)."""
@@ -294,8 +301,12 @@ class KGRec(nn.Module):
         return self._graph
 
     # ---------------------------------------------------------------------------- items
-    def item_embeddings(self, x_dict: Mapping[str, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        """Input and output item embeddings, each ``[num_items, d]``."""
+    def item_embeddings(
+        self, x_dict: Mapping[str, Tensor] | None = None, items: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Input and output item embeddings, each ``[num_items, d]``; with ``items`` (sorted,
+        distinct item ids ``[S]``) those items' rows only, ``[S, d]`` each, computed from their
+        own text and knowledge-graph edges (sampled training, :meth:`kg_messages_of`)."""
         x_dict = x_dict or {}
         shared: Tensor | None = None
         text = x_dict.get(ITEM)
@@ -304,12 +315,17 @@ class KGRec(nn.Module):
                 raise ValueError(
                     f"x_dict['item'] has {text.size(0)} rows, expected {self.num_items}"
                 )
+            if items is not None:
+                text = text.index_select(0, items.to(text.device))
             text = text.to(self.item_input.weight)
             shared = self.text_mlp(text) * _has_text(text)
         if self.use_kg and self._graph is not None and self._graph.item.numel():
-            kg = self._kg_messages(x_dict)
+            kg = self._kg_messages(x_dict) if items is None else self.kg_messages_of(items, x_dict)
             shared = kg if shared is None else shared + kg
-        items_in, items_out = self.item_input.weight, self.item_output.weight
+        if items is None:
+            items_in, items_out = self.item_input.weight, self.item_output.weight
+        else:
+            items_in, items_out = self.item_input(items), self.item_output(items)
         if shared is not None:
             items_in, items_out = items_in + shared, items_out + shared
         return items_in, items_out
@@ -335,6 +351,37 @@ class KGRec(nn.Module):
         out = _FixedSpMM.apply(adjacency, adjacency_t, message)
         assert isinstance(out, Tensor)
         return out
+
+    def kg_messages_of(self, items: Tensor, x_dict: Mapping[str, Tensor] | None = None) -> Tensor:
+        r"""``m_i`` of :meth:`_kg_messages` for the sorted, distinct items ``items [S]`` only:
+        ``[S, d]``, reading just their edges (the one-hop subgraph of the items) and the
+        entities those reach, so a step's cost follows the items it touches, not the catalogue.
+        """
+        graph = self.graph
+        weight = self.entity_emb.weight
+        if graph.item.device != weight.device:  # the model moved since set_graph
+            self.set_graph(graph)
+            graph = self.graph
+        items = items.to(weight.device)
+        chosen = torch.zeros(self.num_items, dtype=torch.bool, device=items.device)
+        chosen[items] = True  # a lookup, not torch.isin: no sort of all the graph's edges
+        edge = chosen[graph.item].nonzero().squeeze(1)  # [E_S] the items' edges
+        used, local_entity = torch.unique(graph.entity[edge], return_inverse=True)
+        entity = self.entity_emb(used)  # [N_S, d]
+        if self.text_mlp is not None:
+            rows, text = self._texts_of_entities(x_dict or {}, weight)
+            if rows.numel():
+                lookup = torch.full((self.num_entities,), -1, dtype=torch.long, device=rows.device)
+                lookup[rows] = torch.arange(rows.numel(), device=rows.device)
+                position = lookup[used]
+                has = (position >= 0).nonzero().squeeze(1)
+                entity = entity.index_add(0, has, self.text_mlp(text[position[has]]))
+        message = entity.index_select(0, local_entity) * self.relation_emb.index_select(
+            0, graph.relation[edge]
+        )  # [E_S, d]
+        message = message * graph.weight[edge].unsqueeze(1).to(message.dtype)
+        target = torch.searchsorted(items, graph.item[edge])
+        return message.new_zeros(items.numel(), message.size(1)).index_add(0, target, message)
 
     def _texts_of_entities(
         self, x_dict: Mapping[str, Tensor], like: Tensor

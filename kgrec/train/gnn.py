@@ -7,11 +7,23 @@ listwise KL to the teacher's scores of the same prefix (Ranking Distillation KDD
 CIKM'20), plus optionally ``cl_weight`` times an XSimGCL contrastive loss between two
 noise-perturbed views of the users. :func:`build_model` builds the configured model.
 Under ``torchrun`` the step is data parallel (:mod:`kgrec.train.distributed`).
+
+Catalogues too large for a full step (``train.item_sampling``, :func:`use_sampling`) train on
+a sampled softmax: a step embeds only its candidates ``C`` = the items of its prefixes and
+targets plus ``num_negatives`` uniform negatives shared by the batch, each from its one-hop
+knowledge-graph subgraph (:meth:`~kgrec.nn.model.KGRec.kg_messages_of`), and its logits,
+targets and teacher scores are ``[B, |C|]`` instead of ``[B, num_items]``. The batch's
+histories and targets act as in-batch negatives for the other users (drawn in proportion to
+popularity) and the uniform ones cover the tail: mixed negative sampling (Yang et al., WWW'20
+companion; Covington et al., RecSys'16), without a logQ correction. The id and entity tables
+then get sparse gradients and lazy Adam updates (:func:`make_optimizer`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -19,13 +31,14 @@ from torch import Tensor, nn
 
 from kgrec.config import Config, TrainConfig
 from kgrec.data.hetero import GraphArtifact
-from kgrec.data.history import History
+from kgrec.data.history import Cut, History, Prefix
 from kgrec.errors import KgrecError
 from kgrec.nn.ensemble import Ensemble
 from kgrec.nn.loss import info_nce, listwise_kd_loss, perturb, softmax_loss
 from kgrec.nn.model import ITEM, USER, EdgeType, ItemEntityGraph, KGRec, prune_edge_types
 from kgrec.nn.scoring import ScoreFn
 from kgrec.train import distributed
+from kgrec.train.optim import LazyAdam
 from kgrec.train.teacher import Side
 
 
@@ -93,15 +106,14 @@ class GNNTrainer:
         self.config = config
         self.device = device
         self.generator = torch.Generator().manual_seed(config.seed)
-        self.optimizer = torch.optim.Adam(
-            model.parameters(),
-            lr=config.lr,
-            weight_decay=config.weight_decay,
-            fused=device.type in ("cpu", "cuda"),  # one kernel per step, not one per tensor
-        )
+        self.sampled = use_sampling(config, model, x_dict, device)
+        self.optimizer = make_optimizer(model, config, device, self.sampled)
         graph = model._graph  # without KG messages, entity and relation vectors get no gradient
         uses_kg = model.use_kg and graph is not None and graph.item.numel() > 0
-        self.objective = distributed.wrap(_Objective(self.model), device, find_unused=not uses_kg)
+        # a sampled step's items may reach no entity at all: then some parameters get no gradient
+        self.objective = distributed.wrap(
+            _Objective(self.model), device, find_unused=not uses_kg or self.sampled
+        )
         self.users = (history.degree() >= 2).nonzero().squeeze(1)
         if self.users.numel() == 0:
             raise KgrecError("no user has two training interactions: nothing to learn from")
@@ -123,21 +135,40 @@ class GNNTrainer:
 
     def step(self, users: Tensor) -> dict[str, float]:
         """One optimisation step on one temporal cut per user; the loss terms (of this rank's
-        share of the rows under torchrun)."""
+        share of the rows under torchrun). A sampled step scores the batch's candidates ``C``
+        only: rows, targets, logits and teacher scores are ``[B, |C|]``."""
         cfg = self.config
         cut = self.history.cut(users, self.generator, cfg.num_targets)
-        cut, weight = distributed.shard(cut, distributed.rank(), distributed.world_size())
+        rank, world_size = distributed.rank(), distributed.world_size()
+        items: Tensor | None = None
+        local: Cut | None = None
+        if self.sampled:  # candidates of the whole batch: every rank scores the same items
+            negatives = torch.randint(
+                self.model.num_items, (cfg.num_negatives,), generator=self.generator
+            )
+            items, local = candidates(cut, negatives)
+            local, _ = distributed.shard(local, rank, world_size)
+        cut, weight = distributed.shard(cut, rank, world_size)
         prefix = cut.prefix
-        rows = prefix.dense(self.model.num_items, self.model.decay).to(self.device)
-        target = cut.targets(self.model.num_items).to(self.device)
+        local = cut if local is None else local
+        width = self.model.num_items if items is None else items.numel()
+        rows = local.prefix.dense(width, self.model.decay).to(self.device)
+        target = local.targets(width).to(self.device)
         logits, *views = self.objective(
-            rows, self.x_dict, cfg.cl_eps if cfg.cl_weight > 0 else None
+            rows,
+            self.x_dict,
+            cfg.cl_eps if cfg.cl_weight > 0 else None,
+            None if items is None else items.to(self.device),
         )
         terms = {"rank": softmax_loss(logits, target)}
         if self.teacher is not None and cfg.kd_weight > 0:
-            teacher = self.teacher.score(prefix).to(self.device)
+            teacher = self.teacher.score(prefix)
+            if items is not None:
+                teacher = teacher[:, items]
+            teacher = teacher.to(self.device)
             unseen = torch.ones_like(teacher, dtype=torch.bool)
-            unseen[prefix.row.to(self.device), prefix.item.to(self.device)] = False
+            seen = local.prefix
+            unseen[seen.row.to(self.device), seen.item.to(self.device)] = False
             terms["kd"] = cfg.kd_weight * listwise_kd_loss(
                 logits, teacher, cfg.kd_temperature, mask=unseen
             )
@@ -147,7 +178,10 @@ class GNNTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         (loss * weight).backward()
         self.optimizer.step()
-        return {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+        out = {"loss": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+        if items is not None:
+            out["candidates"] = float(width)  # |C|: how much of the catalogue a step scored
+        return out
 
     @torch.no_grad()
     def score_fn(self, history: History | None = None) -> ScoreFn:
@@ -167,17 +201,22 @@ class GNNTrainer:
 class _Objective(nn.Module):
     """The differentiable part of a step as one module (what DDP wraps): logits ``[B, I]``
     of the history rows ``[B, I]``, then two perturbed user views ``[B, d]`` when ``cl_eps``
-    is given."""
+    is given. With ``items [C]`` (a sampled step) rows and logits are ``[B, C]`` over those
+    items only."""
 
     def __init__(self, model: KGRec) -> None:
         super().__init__()
         self.model = model
 
     def forward(
-        self, rows: Tensor, x_dict: Mapping[str, Tensor], cl_eps: float | None = None
+        self,
+        rows: Tensor,
+        x_dict: Mapping[str, Tensor],
+        cl_eps: float | None = None,
+        items: Tensor | None = None,
     ) -> tuple[Tensor, ...]:
         model = self.model
-        items_in, items_out = model.item_embeddings(x_dict)
+        items_in, items_out = model.item_embeddings(x_dict, items)
         user = model.user_embedding(rows, items_in)
         logits = user @ F.normalize(items_out, dim=-1).t() / model.temperature
         if cl_eps is None:
@@ -185,6 +224,118 @@ class _Objective(nn.Module):
         view_a = model.user_embedding(rows, perturb(items_in, cl_eps))
         view_b = model.user_embedding(rows, perturb(items_in, cl_eps))
         return logits, view_a, view_b
+
+
+class Optimizers:
+    """Several optimizers stepped as one (``zero_grad``, ``step``, ``state_dict``)."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer) -> None:
+        self.optimizers = optimizers
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for optimizer in self.optimizers:
+            optimizer.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {str(k): o.state_dict() for k, o in enumerate(self.optimizers)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        if len(state) != len(self.optimizers):
+            raise KgrecError("the saved optimizer state is of another train.item_sampling")
+        for k, optimizer in enumerate(self.optimizers):
+            optimizer.load_state_dict(state[str(k)])
+
+
+def make_optimizer(
+    model: KGRec, config: TrainConfig, device: torch.device, sampled: bool
+) -> torch.optim.Optimizer | Optimizers:
+    """Adam over every parameter; for sampled steps :class:`~kgrec.train.optim.LazyAdam` (a
+    row's moments move only when the row is in a step) over the id and entity tables, switched
+    to sparse
+    gradients (:meth:`KGRec.sparse_gradients`), and Adam over the rest, so a step's update
+    costs its rows, not the catalogue. (Under ``torchrun`` on GPUs, whose NCCL all-reduce
+    takes no sparse tensors, sampled steps keep dense gradients and Adam.)"""
+    fused = device.type in ("cpu", "cuda")  # one kernel per step, not one per tensor
+    nccl = device.type == "cuda" and distributed.world_size() > 1  # no sparse all-reduce
+    if not sampled or nccl:
+        return torch.optim.Adam(
+            model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused
+        )
+    if config.weight_decay > 0:
+        raise KgrecError(
+            "train.weight_decay needs full steps (train.item_sampling: full): sampled steps "
+            "update the embedding tables lazily (LazyAdam has no weight decay)"
+        )
+    model.sparse_gradients(True)
+    tables = [model.item_input.weight, model.item_output.weight, model.entity_emb.weight]
+    rest = [p for p in model.parameters() if all(p is not t for t in tables)]
+    return Optimizers(
+        LazyAdam(tables, lr=config.lr),
+        torch.optim.Adam(rest, lr=config.lr, fused=fused),
+    )
+
+
+def candidates(cut: Cut, negatives: Tensor) -> tuple[Tensor, Cut]:
+    """A sampled step's candidates: the sorted distinct items ``C [S]`` of the cut's prefixes,
+    its targets and ``negatives``, and the cut with every item renumbered to its position in
+    ``C`` (so ``cut.prefix.dense(S)`` is the ``[B, S]`` history over the candidates)."""
+    prefix = cut.prefix
+    items = torch.unique(torch.cat([prefix.item, cut.target_item, negatives]))
+    local = Cut(
+        users=cut.users,
+        prefix=Prefix(
+            prefix.row, torch.searchsorted(items, prefix.item), prefix.age, prefix.num_rows
+        ),
+        target_row=cut.target_row,
+        target_item=torch.searchsorted(items, cut.target_item),
+    )
+    return items, local
+
+
+def full_step_bytes(
+    batch_size: int, num_items: int, dim: int, text_dim: int, num_kg_edges: int
+) -> int:
+    """Rough peak memory of a full-catalogue step beyond the parameters: about eight float32
+    ``[B, I]`` tensors (logits, log-softmax, targets, history rows, teacher scores, its
+    softmax, the mask and gradients) and the activations of every item (text MLP ``[I, text_dim
+    + 2d]``, two ``[I, d]`` item tables, KG messages ``[E, d]``), each with its gradient."""
+    per_step = 8 * batch_size * num_items
+    activations = 2 * (num_items * (text_dim + 4 * dim) + num_kg_edges * dim)
+    return 4 * (per_step + activations)
+
+
+def available_bytes(device: torch.device) -> int:
+    """Free memory of ``device``: the GPU's free memory, or the host's available RAM."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):  # not Linux: assume it fits
+        return 1 << 62
+
+
+def use_sampling(
+    config: TrainConfig, model: KGRec, x_dict: Mapping[str, Tensor] | None, device: torch.device
+) -> bool:
+    """Whether steps use the sampled softmax: ``item_sampling`` ``sampled`` or ``full``, or on
+    ``auto`` when :func:`full_step_bytes` exceeds half of :func:`available_bytes` (the other
+    half is for the parameters, Adam's moments and validation)."""
+    if config.item_sampling != "auto":
+        return config.item_sampling == "sampled"
+    text = (x_dict or {}).get(ITEM)
+    graph = model._graph
+    need = full_step_bytes(
+        config.batch_size,
+        model.num_items,
+        model.embedding_dim,
+        int(text.size(1)) if text is not None and model.text_mlp is not None else 0,
+        int(graph.item.numel()) if graph is not None and model.use_kg else 0,
+    )
+    return need > available_bytes(device) // 2
 
 
 def teacher_side(

@@ -180,6 +180,11 @@ def train(
         model = build_model(artifact, x_dict, config)
         kd = teacher if cfg.kd_weight > 0 else None
         trainer = GNNTrainer(model, train_history, kd, x_dict, cfg, device)
+        if trainer.sampled:
+            reporter.note(
+                f"sampled softmax: each step embeds only its items and {cfg.num_negatives} "
+                f"shared negatives (train.item_sampling {cfg.item_sampling})"
+            )
         if saved is not None and saved["stage"] == "refit":
             best_epoch, validation = saved["best_epoch"], dict(saved["validation"])
             alpha, history = float(saved["alpha"]), list(saved["validation_history"])

@@ -44,6 +44,8 @@ def test_variants_override_the_config() -> None:
     assert not no_text.model.use_text and "text" not in no_text.teacher.components
     assert quality.variant_config(base, "gnn", 0).train.serve == "gnn"
     assert quality.variant_config(base, "no_kd", 0).train.kd_weight == 0.0
+    sampled = quality.variant_config(base, "sampled", 0).train
+    assert (sampled.item_sampling, sampled.num_negatives) == ("sampled", 256)
     assert quality.variant_config(base, "kgrec", 1) == Config(train=base.train.__class__(seed=1))
     with pytest.raises(KgrecError, match="unknown variant 'bogus'"):
         quality.variant_config(base, "bogus", 0)

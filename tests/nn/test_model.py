@@ -158,3 +158,36 @@ def test_prune_edge_types_keeps_interactions() -> None:
     }
     kept = prune_edge_types(edges, min_edges=20)
     assert set(kept) == {("user", "interacts", "item"), DIRECTOR}
+
+
+@pytest.mark.parametrize("text", [False, True])
+def test_embeddings_of_some_items_equal_those_rows_of_the_whole_catalogue(text: bool) -> None:
+    """Sampled training embeds only a step's items from their one-hop subgraph: the same rows."""
+    m = model(text_dim=5 if text else None)
+    genre = torch.randn(3, 5)
+    genre[1] = 0  # an entity without text
+    x_dict = {"item": torch.randn(6, 5), "genre": genre, "director": torch.randn(2, 5)}
+    full_in, full_out = m.item_embeddings(x_dict if text else None)
+    for items in (torch.tensor([1, 4]), torch.tensor([0, 2, 3, 5]), torch.arange(6)):
+        some_in, some_out = m.item_embeddings(x_dict if text else None, items)
+        assert some_in.shape == some_out.shape == (items.numel(), 8)
+        assert torch.allclose(some_in, full_in[items], atol=1e-6)
+        assert torch.allclose(some_out, full_out[items], atol=1e-6)
+        assert torch.allclose(m.kg_messages_of(items, x_dict), m._kg_messages(x_dict)[items])
+
+
+def test_embeddings_of_some_items_send_gradients_to_their_entities_only() -> None:
+    m = model()
+    m.sparse_gradients(True)
+    items_in, items_out = m.item_embeddings(None, torch.tensor([1, 2]))  # genres 0 and 1
+    (items_in.sum() + items_out.sum()).backward()
+    grad = m.entity_emb.weight.grad
+    assert grad is not None and grad.is_sparse  # a sampled step's update touches these rows
+    grad = grad.to_dense()
+    graph = m.graph
+    reached = set(graph.entity[torch.isin(graph.item, torch.tensor([1, 2]))].tolist())
+    for e in range(graph.num_entities):
+        assert bool(grad[e].abs().sum() > 0) == (e in reached), e
+    item_grad = m.item_input.weight.grad
+    assert item_grad is not None and item_grad.is_sparse
+    assert set(item_grad.to_dense().abs().sum(1).nonzero().flatten().tolist()) == {1, 2}

@@ -24,13 +24,15 @@ see the same global batch, so the gradients agree up to the order floating-point
 below the gap between two seeds of the demo (several hundredths)."""
 
 
-def _config(tmp_path: Path) -> Path:
+def _config(tmp_path: Path, item_sampling: str = "auto") -> Path:
     """A tiny demo config (the test suite's small one, 4 epochs), as a YAML file."""
     dotted: dict[str, Any] = {
         "dataset.path": str(REPO / "data" / "demo"),
         "artifacts": str(tmp_path / "art"),
         **SMALL_DEMO,
         "train.serve": "gnn",
+        "train.item_sampling": item_sampling,
+        "train.num_negatives": 64,
     }
     nested: dict[str, Any] = {}
     for key, value in dotted.items():
@@ -50,8 +52,11 @@ def _kgrec(*args: str) -> dict[str, Any]:
     return json.loads(done.stdout[done.stdout.index("{") :])
 
 
-def test_two_gloo_processes_match_one(tmp_path: Path) -> None:
-    config = _config(tmp_path)
+@pytest.mark.parametrize("item_sampling", ["auto", "sampled"])
+def test_two_gloo_processes_match_one(tmp_path: Path, item_sampling: str) -> None:
+    """Full steps (``auto`` on the demo) and sampled steps, whose candidates are drawn for the
+    whole batch before it is split, so both ranks score the same items."""
+    config = _config(tmp_path, item_sampling)
     _kgrec("build-graph", "-c", str(config), "--no-db", "--json")
     one = _kgrec("train", "-c", str(config), "--out", str(tmp_path / "one"), "--json")
     two = _kgrec(

@@ -15,14 +15,24 @@ from kgrec.config import Config, TeacherConfig, load_config, set_key
 from kgrec.data.hetero import GraphArtifact
 from kgrec.data.history import History
 from kgrec.data.mapping import IdMap
+from kgrec.errors import KgrecError
 from kgrec.eval.metrics import evaluate_ranking
 from kgrec.nn import item_item
+from kgrec.nn.loss import softmax_loss
+from kgrec.train import gnn
 from kgrec.train.checkpoint import load_checkpoint
-from kgrec.train.gnn import GNNTrainer, build_model
+from kgrec.train.gnn import (
+    GNNTrainer,
+    build_model,
+    candidates,
+    full_step_bytes,
+    use_sampling,
+)
 from kgrec.train.resume import RESUME_FILE
 from kgrec.train.trainer import LOG_FILE, train
 
 NUM_USERS, NUM_ITEMS, NUM_GENRES, LENGTH = 30, 24, 3, 8
+CPU = torch.device("cpu")
 
 
 def planted_artifact() -> GraphArtifact:
@@ -188,14 +198,22 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("stop_at", [("validation", 3), ("refit", 1)])
+@pytest.mark.parametrize(
+    ("stop_at", "item_sampling"),
+    [(("validation", 3), "full"), (("refit", 1), "full"), (("validation", 3), "sampled")],
+)
 def test_an_interrupted_run_resumes_to_the_same_model(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_at: tuple[str, int]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stop_at: tuple[str, int],
+    item_sampling: str,
 ) -> None:
     """A run killed after some epochs and resumed from last.pt ends with the very model an
-    uninterrupted run gives (teacher reused, parameters, optimiser and cut sampler restored)."""
+    uninterrupted run gives (teacher reused, parameters, optimiser and cut sampler restored;
+    sampled steps: both optimisers and the negatives' draws)."""
     artifact = planted_artifact()
-    config = small_config(epochs=6, eval_every=1, patience=10)
+    config = small_config(epochs=6, eval_every=1, patience=10, num_negatives=5)
+    config = set_key(config, "train.item_sampling", item_sampling)
     whole = train(artifact, None, config, validate=validator(artifact), out=tmp_path / "whole")
 
     stage, epoch = stop_at
@@ -242,3 +260,109 @@ def test_trains_on_gpu(tmp_path: Path) -> None:
     hybrid, _ = load_checkpoint(result.checkpoint)
     full = History.from_artifact(artifact, ("train", "val"))
     assert evaluate_ranking(hybrid.score_fn(full), artifact, "test").values["ndcg@20"] > 0.3
+
+
+def test_sampled_candidates_hold_the_cut_renumbered() -> None:
+    history = History.from_artifact(planted_artifact())
+    cut = history.cut(torch.arange(NUM_USERS), torch.Generator().manual_seed(0), num_targets=2)
+    items, local = candidates(cut, torch.tensor([0, 5, 5, 23]))
+    assert torch.equal(items, torch.unique(items))  # sorted, distinct
+    wanted = set(cut.prefix.item.tolist()) | set(cut.target_item.tolist()) | {0, 5, 23}
+    assert set(items.tolist()) == wanted
+    full = cut.prefix.dense(NUM_ITEMS, 0.9)
+    assert torch.equal(local.prefix.dense(items.numel(), 0.9), full[:, items])
+    assert torch.equal(local.targets(items.numel()), cut.targets(NUM_ITEMS)[:, items])
+    assert full[:, items].sum() == full.sum()  # no history item is left out
+
+
+def test_a_step_sampling_the_whole_catalogue_is_the_full_step() -> None:
+    artifact = planted_artifact()
+    config = small_config()
+    history = History.from_artifact(artifact)
+    cut = history.cut(torch.arange(NUM_USERS), torch.Generator().manual_seed(3), 3)
+    rows, target = cut.prefix.dense(NUM_ITEMS, 0.9), cut.targets(NUM_ITEMS)
+    logits = {}
+    for mode in ("full", "sampled"):
+        torch.manual_seed(0)
+        model = build_model(artifact, text_features(), config)
+        train_config = replace(set_key(config, "train.item_sampling", mode).train, num_negatives=1)
+        trainer = GNNTrainer(
+            model, history, None, text_features(), train_config, torch.device("cpu")
+        )
+        assert trainer.sampled == (mode == "sampled")
+        every = torch.arange(NUM_ITEMS) if mode == "sampled" else None  # the same softmax
+        (logits[mode],) = trainer.objective(rows, trainer.x_dict, None, every)
+    assert torch.allclose(logits["full"], logits["sampled"], atol=1e-5)
+    loss = softmax_loss(logits["sampled"], target)
+    assert torch.allclose(softmax_loss(logits["full"], target), loss, atol=1e-6)
+
+
+def test_sampled_training_learns_the_next_item_over_the_whole_catalogue() -> None:
+    artifact = planted_artifact()
+    config = set_key(
+        set_key(
+            small_config(epochs=30, kd_weight=0.0, item_sampling="sampled", num_negatives=4),
+            "model.use_kg",
+            False,
+        ),
+        "model.use_text",
+        False,
+    )
+    model = build_model(artifact, None, config)  # ids only: it starts knowing nothing
+    history = History.from_artifact(artifact)
+    trainer = GNNTrainer(model, history, None, None, config.train, torch.device("cpu"))
+    assert trainer.sampled
+    before = evaluate_ranking(trainer.score_fn(), artifact, "val").values["ndcg@20"]
+    losses = [trainer.train_epoch()["rank"] for _ in range(30)]
+    after = evaluate_ranking(trainer.score_fn(), artifact, "val").values["ndcg@20"]
+    assert losses[-1] < losses[0]
+    assert after > before + 0.2
+
+
+def test_a_distilled_hybrid_trains_on_sampled_steps(tmp_path: Path) -> None:
+    artifact = planted_artifact()
+    config = small_config(item_sampling="sampled", num_negatives=6)
+    result = train(artifact, text_features(), config, validate=validator(artifact), out=tmp_path)
+    history = History.from_artifact(artifact)
+    popular = torch.bincount(history.item, minlength=NUM_ITEMS).float()
+    pop = evaluate_ranking(lambda u: popular.expand(u.numel(), -1), artifact, "val").values
+    assert result.validation["gnn"] > pop["ndcg@20"] + 0.1
+    lines = [json.loads(line) for line in (tmp_path / LOG_FILE).read_text().splitlines()]
+    assert lines and all(line["kd"] > 0 and line["rank"] > 0 for line in lines)
+    assert all(0 < line["candidates"] <= NUM_ITEMS for line in lines)  # logged: |C| a step
+
+
+def test_auto_samples_only_when_a_full_step_would_not_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    artifact = planted_artifact()
+    config = small_config()
+    model = build_model(artifact, text_features(), config)
+    need = full_step_bytes(16, NUM_ITEMS, 16, 16, int(model.graph.item.numel()))
+    assert need == full_step_bytes(
+        config.train.batch_size, NUM_ITEMS, 16, 16, int(model.graph.item.numel())
+    )
+    cpu = torch.device("cpu")
+    for free, mode, expected in [
+        (4 * need, "auto", False),
+        (need, "auto", True),  # needs more than half of what is free
+        (need, "full", False),
+        (4 * need, "sampled", True),
+    ]:
+        monkeypatch.setattr(gnn, "available_bytes", lambda device, free=free: free)
+        train_config = set_key(config, "train.item_sampling", mode).train
+        assert use_sampling(train_config, model, text_features(), cpu) == expected, (free, mode)
+    # a real machine has room for this tiny catalogue
+    monkeypatch.undo()
+    assert not use_sampling(config.train, model, text_features(), cpu)
+
+
+def test_item_sampling_must_be_a_known_mode() -> None:
+    with pytest.raises(KgrecError, match=r"train\.item_sampling.*auto.*full.*sampled"):
+        set_key(load_config(None), "train.item_sampling", "some")
+
+
+def test_sampled_steps_refuse_weight_decay_they_cannot_apply() -> None:
+    artifact = planted_artifact()
+    config = small_config(item_sampling="sampled", weight_decay=0.01)
+    model = build_model(artifact, None, config)
+    with pytest.raises(KgrecError, match=r"train\.weight_decay needs full steps"):
+        GNNTrainer(model, History.from_artifact(artifact), None, None, config.train, CPU)

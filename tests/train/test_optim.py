@@ -1,0 +1,50 @@
+"""LazyAdam: torch's SparseAdam update, row by row."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from kgrec.train.optim import LazyAdam
+
+
+def test_lazy_adam_follows_sparse_adam_step_for_step() -> None:
+    torch.manual_seed(0)
+    ours, theirs = nn.Embedding(50, 8, sparse=True), nn.Embedding(50, 8, sparse=True)
+    theirs.load_state_dict(ours.state_dict())
+    opt_ours = LazyAdam(ours.parameters(), lr=0.01)
+    opt_theirs = torch.optim.SparseAdam(theirs.parameters(), lr=0.01)
+    target = torch.randn(50, 8)
+    for step in range(20):
+        rows = torch.randint(0, 50, (12,))  # repeats: the gradient is coalesced
+        for table, opt in ((ours, opt_ours), (theirs, opt_theirs)):
+            opt.zero_grad()
+            ((table(rows) - target[rows]) ** 2).sum().backward()
+            opt.step()
+        torch.testing.assert_close(ours.weight, theirs.weight, msg=f"step {step}")
+
+
+def test_rows_without_a_gradient_keep_weights_and_moments() -> None:
+    table = nn.Embedding(10, 4, sparse=True)
+    before = table.weight.detach().clone()
+    opt = LazyAdam(table.parameters(), lr=0.1)
+    table(torch.tensor([1, 3])).sum().backward()
+    opt.step()
+    changed = (table.weight.detach() != before).any(1)
+    assert changed.nonzero().flatten().tolist() == [1, 3]
+    moments = opt.state[table.weight]["exp_avg"].abs().sum(1)
+    assert moments.nonzero().flatten().tolist() == [1, 3]
+    state = opt.state_dict()  # a plain state dict: checkpoints resume it
+    again = LazyAdam(table.parameters(), lr=0.1)
+    again.load_state_dict(state)
+    assert torch.equal(
+        again.state[table.weight]["exp_avg_sq"], opt.state[table.weight]["exp_avg_sq"]
+    )
+
+
+def test_dense_gradients_are_refused() -> None:
+    table = nn.Embedding(10, 4)
+    table(torch.tensor([1])).sum().backward()
+    with pytest.raises(RuntimeError, match="sparse gradients"):
+        LazyAdam(table.parameters()).step()
