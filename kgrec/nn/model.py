@@ -14,7 +14,8 @@ The model scores every item for a user from the items the user met, most recent 
   defined by their history alone: a new interaction moves them at once, and an unseen user is
   served from their items.
 - **Scores**: ``cos(h_u, o_i) / temperature`` over the whole catalogue ``[B, num_items]``,
-  trained with a softmax over all items (sampled-softmax / InfoNCE family; SimpleX, AlphaRec).
+  trained with a softmax over all items, or over a step's sampled candidates when the catalogue is
+  too large (sampled-softmax / InfoNCE family; SimpleX, AlphaRec; :meth:`KGRec.kg_messages_of`).
 
 Entity nodes keep learnable id embeddings; entity types listed in ``text_node_types`` add the
 same text MLP. Only entities linked to at least two items can relate items, so the rest are
