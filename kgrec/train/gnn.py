@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -255,10 +256,9 @@ def make_optimizer(
 ) -> torch.optim.Optimizer | Optimizers:
     """Adam over every parameter; for sampled steps :class:`~kgrec.train.optim.LazyAdam` (a
     row's moments move only when the row is in a step) over the id and entity tables, switched
-    to sparse
-    gradients (:meth:`KGRec.sparse_gradients`), and Adam over the rest, so a step's update
-    costs its rows, not the catalogue. (Under ``torchrun`` on GPUs, whose NCCL all-reduce
-    takes no sparse tensors, sampled steps keep dense gradients and Adam.)"""
+    to sparse gradients (:meth:`KGRec.sparse_gradients`), and Adam over the rest, so a step's
+    update costs its rows, not the catalogue. (Under ``torchrun`` on GPUs, whose NCCL
+    all-reduce takes no sparse tensors, sampled steps keep dense gradients and Adam.)"""
     fused = device.type in ("cpu", "cuda")  # one kernel per step, not one per tensor
     nccl = device.type == "cuda" and distributed.world_size() > 1  # no sparse all-reduce
     if not sampled or nccl:
@@ -308,13 +308,39 @@ def full_step_bytes(
     return 4 * (per_step + activations)
 
 
+CGROUP = Path("/sys/fs/cgroup")
+"""Where a cgroup v2 memory limit of this process would be (``memory.max``, ``memory.current``)."""
+
+
 def available_bytes(device: torch.device) -> int:
-    """Free memory of ``device``: the GPU's free memory, or the host's available RAM."""
+    """Free memory of ``device``: the GPU's free memory, or the host's available RAM (Linux's
+    ``MemAvailable``: free pages plus the page cache it can reclaim), capped by the room left
+    under a cgroup v2 memory limit (a container's ``memory.max``)."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
+    free = _meminfo_available()
+    try:
+        root = CGROUP
+        limit = (root / "memory.max").read_text(encoding="ascii").strip()
+        if limit != "max":
+            used = int((root / "memory.current").read_text(encoding="ascii"))
+            free = min(free, max(int(limit) - used, 0))
+    except (OSError, ValueError):
+        pass
+    return free
+
+
+def _meminfo_available() -> int:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):  # not Linux: assume it fits
+    except (ValueError, OSError, AttributeError):  # neither Linux nor POSIX: assume it fits
         return 1 << 62
 
 

@@ -366,3 +366,15 @@ def test_sampled_steps_refuse_weight_decay_they_cannot_apply() -> None:
     model = build_model(artifact, None, config)
     with pytest.raises(KgrecError, match=r"train\.weight_decay needs full steps"):
         GNNTrainer(model, History.from_artifact(artifact), None, None, config.train, CPU)
+
+
+def test_free_memory_respects_a_container_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = gnn.available_bytes(CPU)
+    (tmp_path / "memory.max").write_text("3000000000\n")
+    (tmp_path / "memory.current").write_text("1000000000\n")
+    monkeypatch.setattr(gnn, "CGROUP", tmp_path)
+    assert gnn.available_bytes(CPU) == min(host, 2_000_000_000)
+    (tmp_path / "memory.max").write_text("max\n")  # no limit: the host's available memory
+    assert gnn.available_bytes(CPU) > 0.5 * host
