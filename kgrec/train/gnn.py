@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,7 +38,7 @@ from kgrec.nn.loss import info_nce, listwise_kd_loss, perturb, softmax_loss
 from kgrec.nn.model import ITEM, USER, EdgeType, ItemEntityGraph, KGRec, prune_edge_types
 from kgrec.nn.scoring import ScoreFn
 from kgrec.train import distributed
-from kgrec.train.optim import LazyAdam
+from kgrec.train.optim import LazyAdam, Optimizers
 from kgrec.train.teacher import Side
 
 
@@ -225,30 +224,6 @@ class _Objective(nn.Module):
         view_a = model.user_embedding(rows, perturb(items_in, cl_eps))
         view_b = model.user_embedding(rows, perturb(items_in, cl_eps))
         return logits, view_a, view_b
-
-
-class Optimizers:
-    """Several optimizers stepped as one (``zero_grad``, ``step``, ``state_dict``)."""
-
-    def __init__(self, *optimizers: torch.optim.Optimizer) -> None:
-        self.optimizers = optimizers
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for optimizer in self.optimizers:
-            optimizer.zero_grad(set_to_none=set_to_none)
-
-    def step(self) -> None:
-        for optimizer in self.optimizers:
-            optimizer.step()
-
-    def state_dict(self) -> dict[str, Any]:
-        return {str(k): o.state_dict() for k, o in enumerate(self.optimizers)}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        if len(state) != len(self.optimizers):
-            raise KgrecError("the saved optimizer state is of another train.item_sampling")
-        for k, optimizer in enumerate(self.optimizers):
-            optimizer.load_state_dict(state[str(k)])
 
 
 def make_optimizer(

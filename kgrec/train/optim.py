@@ -6,15 +6,18 @@ through ``Tensor.sparse_mask``, which passes over the whole table at every step 
 ``[300000, 256]`` table on one core here, against 2 ms for the rows themselves), so a step
 would cost what the catalogue costs after all. :class:`LazyAdam` is the same update (lazy Adam:
 a row's moments move only when the row has a gradient) done with row gathers and
-``index_add_``.
+``index_add_``. :class:`Optimizers` steps it and a dense Adam as one optimiser.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from kgrec.errors import KgrecError
 
 
 class LazyAdam(torch.optim.Optimizer):
@@ -71,3 +74,31 @@ class LazyAdam(torch.optim.Optimizer):
                 update = exp_avg.div_(exp_avg_sq.sqrt_().add_(eps)).mul_(-step_size)
                 param.index_add_(0, rows, update)
         return loss
+
+
+class Optimizers:
+    """Several optimisers stepped as one (``zero_grad``, ``step``, ``state_dict``), e.g. a
+    :class:`LazyAdam` over embedding tables and an Adam over the rest."""
+
+    def __init__(self, *optimizers: torch.optim.Optimizer) -> None:
+        self.optimizers = optimizers
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for optimizer in self.optimizers:
+            optimizer.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        for optimizer in self.optimizers:
+            optimizer.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": [o.state_dict() for o in self.optimizers]}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        saved = state.get("optimizers")
+        if not isinstance(saved, list) or len(saved) != len(self.optimizers):
+            raise KgrecError(
+                "the saved optimiser state is of another kind of step (train.item_sampling)"
+            )
+        for optimizer, one in zip(self.optimizers, saved, strict=True):
+            optimizer.load_state_dict(one)

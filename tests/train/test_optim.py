@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from kgrec.train.optim import LazyAdam
+from kgrec.errors import KgrecError
+from kgrec.train.optim import LazyAdam, Optimizers
 
 
 def test_lazy_adam_follows_sparse_adam_step_for_step() -> None:
@@ -48,3 +49,19 @@ def test_dense_gradients_are_refused() -> None:
     table(torch.tensor([1])).sum().backward()
     with pytest.raises(RuntimeError, match="sparse gradients"):
         LazyAdam(table.parameters()).step()
+
+
+def test_optimizers_step_and_save_as_one_and_refuse_another_state() -> None:
+    table, linear = nn.Embedding(10, 4, sparse=True), nn.Linear(4, 1)
+    both = Optimizers(LazyAdam(table.parameters()), torch.optim.Adam(linear.parameters()))
+    before = [p.detach().clone() for p in (table.weight, linear.weight)]
+    both.zero_grad()
+    linear(table(torch.tensor([2]))).sum().backward()
+    both.step()
+    after = (table.weight, linear.weight)
+    assert all(not torch.equal(b, p) for b, p in zip(before, after, strict=True))
+    again = Optimizers(LazyAdam(table.parameters()), torch.optim.Adam(linear.parameters()))
+    again.load_state_dict(both.state_dict())
+    assert again.optimizers[1].state_dict()["state"].keys() == {0, 1}
+    with pytest.raises(KgrecError, match="another kind of step"):
+        again.load_state_dict(torch.optim.Adam(linear.parameters()).state_dict())
