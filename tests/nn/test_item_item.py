@@ -50,6 +50,21 @@ def test_ease_with_items_nobody_chose_equals_the_full_closed_form() -> None:
     assert w[0].abs().sum() > 0
 
 
+def test_ease_float32_solve_of_large_catalogues_agrees_with_float64(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    gen = torch.Generator().manual_seed(0)
+    pairs = torch.randint(0, 300 * 200, (6000,), generator=gen).unique()
+    edges = torch.stack([pairs // 200, pairs % 200])
+    hist = History.from_edges(edges, torch.zeros(pairs.numel(), dtype=torch.long), 300, 200)
+    exact = item_item.ease(hist, 50.0)
+    monkeypatch.setattr(item_item, "FLOAT32_SOLVE_ITEMS", 100)  # 200 active items: float32
+    fast = item_item.ease(hist, 50.0)
+    assert fast.dtype == torch.float32 and not fast.diagonal().any()
+    assert (fast - exact).abs().max() <= 1e-5 * exact.abs().max()
+    assert torch.equal(exact.topk(10, dim=1).indices, fast.topk(10, dim=1).indices)
+
+
 def test_rp3beta_is_a_popularity_penalised_random_walk() -> None:
     x = binary()
     p_ui = x / x.sum(1, keepdim=True)
