@@ -139,6 +139,11 @@ def variant_config(config: Config, name: str, seed: int) -> Config:
     return set_key(config, "train.seed", seed)
 
 
+def reads_text(config: Config) -> bool:
+    """Whether a kgrec run under ``config`` reads the text features (GNN input or teacher)."""
+    return config.model.use_text or "text" in config.teacher.components
+
+
 def parse_assignments(items: list[str], what: str) -> dict[str, list[Any]]:
     """``["a.b=1,2", "c=true"]`` -> ``{"a.b": [1, 2], "c": [True]}`` (YAML scalars)."""
     out: dict[str, list[Any]] = {}
@@ -333,19 +338,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     baselines = [b for b in args.baselines.split(",") if b]
     variants = [v for v in args.variants.split(",") if v]
-    for v in variants:
-        variant_config(config, v, 0)  # unknown names fail before any work
+    # unknown names fail before any work; text is encoded only when a variant reads it
+    text = any([reads_text(variant_config(config, v, 0)) for v in variants])
     unknown = [b for b in baselines if b not in GRIDS]
     if unknown:
         raise KgrecError(f"unknown baseline {unknown[0]!r} (known: {', '.join(BASELINES)})")
     grids = baseline_grids(args.grid, args.quick)
     features_from = Path(args.features_from) if args.features_from else None
-    for note in prepare(config, features_from, reporter, features=bool(variants)):
+    for note in prepare(config, features_from, reporter, features=text):
         reporter.note(note)
     artifact = load_artifact(config.artifacts_dir)
     x_dict = (
         load_features(config.artifacts_dir)[0]
-        if variants and features_path(config.artifacts_dir).exists()
+        if text and features_path(config.artifacts_dir).exists()
         else None
     )
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device

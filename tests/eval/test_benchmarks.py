@@ -42,6 +42,7 @@ def test_variants_override_the_config() -> None:
     assert set(no_kg.teacher.components) == set(base.teacher.components) - {"entity"}
     no_text = quality.variant_config(base, "no_text", 0)
     assert not no_text.model.use_text and "text" not in no_text.teacher.components
+    assert quality.reads_text(base) and not quality.reads_text(no_text)  # no features encoded
     assert quality.variant_config(base, "gnn", 0).train.serve == "gnn"
     assert quality.variant_config(base, "no_kd", 0).train.kd_weight == 0.0
     sampled = quality.variant_config(base, "sampled", 0).train
