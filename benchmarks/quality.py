@@ -338,8 +338,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     baselines = [b for b in args.baselines.split(",") if b]
     variants = [v for v in args.variants.split(",") if v]
-    # unknown names fail before any work; text is encoded only when a variant reads it
-    text = any([reads_text(variant_config(config, v, 0)) for v in variants])
+    variant_configs = [variant_config(config, v, 0) for v in variants]  # unknown names fail now
+    text = any(reads_text(c) for c in variant_configs)  # encode text only if a variant reads it
     unknown = [b for b in baselines if b not in GRIDS]
     if unknown:
         raise KgrecError(f"unknown baseline {unknown[0]!r} (known: {', '.join(BASELINES)})")

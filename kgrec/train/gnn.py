@@ -295,10 +295,9 @@ def available_bytes(device: torch.device) -> int:
         return int(torch.cuda.mem_get_info(device)[0])
     free = _meminfo_available()
     try:
-        root = CGROUP
-        limit = (root / "memory.max").read_text(encoding="ascii").strip()
+        limit = (CGROUP / "memory.max").read_text(encoding="ascii").strip()
         if limit != "max":
-            used = int((root / "memory.current").read_text(encoding="ascii"))
+            used = int((CGROUP / "memory.current").read_text(encoding="ascii"))
             free = min(free, max(int(limit) - used, 0))
     except (OSError, ValueError):
         pass

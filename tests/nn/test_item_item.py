@@ -57,9 +57,9 @@ def test_ease_float32_solve_of_large_catalogues_agrees_with_float64(
     pairs = torch.randint(0, 300 * 200, (6000,), generator=gen).unique()
     edges = torch.stack([pairs // 200, pairs % 200])
     hist = History.from_edges(edges, torch.zeros(pairs.numel(), dtype=torch.long), 300, 200)
-    exact = item_item.ease(hist, 50.0)
+    exact = item_item.ease(hist, 10.0)  # the smallest penalty a shipped config tries (demo)
     monkeypatch.setattr(item_item, "FLOAT32_SOLVE_ITEMS", 100)  # 200 active items: float32
-    fast = item_item.ease(hist, 50.0)
+    fast = item_item.ease(hist, 10.0)
     assert fast.dtype == torch.float32 and not fast.diagonal().any()
     assert (fast - exact).abs().max() <= 1e-5 * exact.abs().max()
     assert torch.equal(exact.topk(10, dim=1).indices, fast.topk(10, dim=1).indices)
