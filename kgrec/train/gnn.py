@@ -232,11 +232,14 @@ def make_optimizer(
     """Adam over every parameter; for sampled steps :class:`~kgrec.train.optim.LazyAdam` (a
     row's moments move only when the row is in a step) over the id and entity tables, switched
     to sparse gradients (:meth:`KGRec.sparse_gradients`), and Adam over the rest, so a step's
-    update costs its rows, not the catalogue. (Under ``torchrun`` on GPUs, whose NCCL
-    all-reduce takes no sparse tensors, sampled steps keep dense gradients and Adam.)"""
+    update costs its rows, not the catalogue.
+
+    Under ``torchrun`` sampled steps keep dense gradients and Adam: NCCL all-reduces no
+    sparse tensors, and gloo's sparse all-reduce (an all-gather of each rank's rows) crashed a
+    rank with SIGSEGV in this project's CI and fails when one rank's rows are empty
+    (pytorch/pytorch#87497), so several processes never exchange sparse gradients."""
     fused = device.type in ("cpu", "cuda")  # one kernel per step, not one per tensor
-    nccl = device.type == "cuda" and distributed.world_size() > 1  # no sparse all-reduce
-    if not sampled or nccl:
+    if not sampled or distributed.world_size() > 1:
         return torch.optim.Adam(
             model.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused
         )
