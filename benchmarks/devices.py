@@ -204,6 +204,8 @@ def main() -> None:
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise SystemExit(f"{device}: CUDA is not available on this machine")
         config = set_key(base, "train.device", device)
+        # the GNN is refitted even where the blend leaves it out: every device does the same work
+        config = set_key(config, "train.keep_unused_gnn", True)
         if args.epochs > 0:  # 0 skips the whole-training run (and is no valid train.epochs)
             config = set_key(config, "train.epochs", args.epochs)
             config = set_key(config, "train.patience", args.epochs + 1)  # no early stop

@@ -428,6 +428,7 @@ def main(argv: list[str] | None = None) -> None:
             settings = asdict(vconfig)
             settings["train"].pop("device", None)  # where it ran does not change what it is
             settings["features"].pop("device", None)
+            settings["train"].pop("keep_unused_gnn", None)  # train_and_test always keeps it
             spec = {**fingerprint, "variant": name, "config": settings}
             found = resumed(path, spec)
             if found is None:

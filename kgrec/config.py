@@ -125,6 +125,7 @@ class TrainConfig:
     blend_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
     serve: Literal["hybrid", "gnn", "teacher"] = "hybrid"
     refit: bool = True
+    keep_unused_gnn: bool = False
     patience: int = 3
     eval_every: int = 5
     amp: bool = False

@@ -213,11 +213,14 @@ def train_and_test(
 
     A run that serves a hybrid also yields its two halves, tested once each from the same
     checkpoint: ``<name>:gnn`` (the GNN alone, no teacher term) and ``<name>:teacher`` (the
-    item-item teacher alone). Nothing more is chosen for them.
+    item-item teacher alone). Nothing more is chosen for them. The GNN is kept (and refitted)
+    even where the blend gives it no weight (``train.keep_unused_gnn``), so that it is always
+    measured; what is served does not change.
 
     ``teachers`` caches tuned teachers by ``config.teacher`` across calls (runs that differ
     in their seed only): a run that reuses one is charged the tuning seconds it saved.
     """
+    config = set_key(config, "train.keep_unused_gnn", True)
     key = repr(config.teacher)
     cached, tuning_seconds = (teachers or {}).get(key, (None, 0.0))
     result = train(

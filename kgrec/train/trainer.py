@@ -18,7 +18,9 @@
    the catalogue is bounded by the GNN's ``[batch, I]`` logits, not by the teacher.
 4. **Refit** (``train.refit``): teacher and GNN are fitted again on training + validation
    interactions with everything chosen above (the GNN for the best number of epochs), so the
-   served model knows each user's latest behaviour.
+   served model knows each user's latest behaviour. Where the blend chose ``alpha = 0`` the
+   served model is the teacher and the GNN is dropped unrefitted, unless
+   ``train.keep_unused_gnn`` keeps it (to measure it alone).
 
 The result is written atomically to ``out/model.pt`` (:mod:`kgrec.train.checkpoint`); one JSON
 line per epoch goes to ``out/train_log.jsonl``; ``out/last.pt`` lets an interrupted run resume.
@@ -220,6 +222,12 @@ def train(
                     else None
                 )
     validation["served"] = validation.get(cfg.serve, validation.get("teacher", 0.0))
+    if model is not None and cfg.serve == "hybrid" and alpha == 0 and not cfg.keep_unused_gnn:
+        model = None  # the blend gave it no weight: serve the teacher, skip the GNN's refit
+        reporter.note(
+            "validation chose alpha 0: the checkpoint serves the teacher alone and the GNN is "
+            "not refitted (train.keep_unused_gnn: true keeps it)"
+        )
 
     if cfg.refit and artifact.split_edge_index["val"].numel():
         full_history = History.from_artifact(artifact, ("train", "val"))

@@ -102,9 +102,8 @@ def validator(artifact: GraphArtifact):  # type: ignore[no-untyped-def]
 
 def test_trains_a_hybrid_that_beats_popularity_and_refits(tmp_path: Path) -> None:
     artifact = planted_artifact()
-    result = train(
-        artifact, text_features(), small_config(), validate=validator(artifact), out=tmp_path
-    )
+    config = small_config(keep_unused_gnn=True)  # the GNN is refitted even at alpha 0
+    result = train(artifact, text_features(), config, validate=validator(artifact), out=tmp_path)
     assert result.checkpoint.exists()
     assert set(result.validation) >= {"teacher", "gnn", "hybrid", "served"}
     hybrid, meta = load_checkpoint(result.checkpoint)
@@ -117,6 +116,25 @@ def test_trains_a_hybrid_that_beats_popularity_and_refits(tmp_path: Path) -> Non
     lines = (tmp_path / LOG_FILE).read_text().splitlines()
     stages = [json.loads(line)["stage"] for line in lines]
     assert "validation" in stages and "refit" in stages
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_gnn_the_blend_leaves_out_is_not_refitted(tmp_path: Path, keep: bool) -> None:
+    """alpha 0 on validation: the teacher is served; the GNN is refitted only when kept."""
+    artifact = planted_artifact()
+    config = small_config(blend_grid=(0.0,), keep_unused_gnn=keep)
+    result = train(artifact, text_features(), config, validate=validator(artifact), out=tmp_path)
+    hybrid, meta = load_checkpoint(result.checkpoint)
+    assert result.alpha == 0 and meta.kind == result.kind == "teacher"
+    assert result.validation["served"] == result.validation["teacher"]
+    assert (hybrid.model is not None) == keep
+    stages = [json.loads(line)["stage"] for line in (tmp_path / LOG_FILE).read_text().splitlines()]
+    assert "validation" in stages and ("refit" in stages) == keep
+    full = History.from_artifact(artifact, ("train", "val"))  # the teacher is refitted either way
+    assert hybrid.teacher is not None
+    refitted = hybrid.teacher.score(full.select(torch.arange(NUM_USERS)))
+    tuned = result.teacher.score(full.select(torch.arange(NUM_USERS)))
+    assert not torch.allclose(refitted, tuned)
 
 
 @pytest.mark.parametrize("serve", ["gnn", "teacher"])
@@ -216,7 +234,9 @@ def test_an_interrupted_run_resumes_to_the_same_model(
     uninterrupted run gives (teacher reused, parameters, optimiser and cut sampler restored;
     sampled steps: both optimisers and the negatives' draws)."""
     artifact = planted_artifact()
-    config = small_config(epochs=6, eval_every=1, patience=10, num_negatives=5)
+    config = small_config(  # the GNN is refitted and kept even if validation blends it at 0
+        epochs=6, eval_every=1, patience=10, num_negatives=5, keep_unused_gnn=True
+    )
     config = set_key(config, "train.item_sampling", item_sampling)
     whole = train(artifact, None, config, validate=validator(artifact), out=tmp_path / "whole")
 
