@@ -243,11 +243,12 @@ def tune_baseline(
         grid["decay"] = (1.0,)
         notes.append(f"{name}: the history has no timestamps, so only decay 1 was tried")
     points = grid_points(grid)
+    memo: dict[str, Tensor] = {}  # what the grid's fits on the training history share
     trials: list[Trial] = []
     best: tuple[float, Params, Baseline] | None = None
     with reporter.stage(f"Tuning {name}", total=len(points)) as advance:
         for fit_params, decays in _shared_fits(points):
-            model, fitted = _fit(name, train, fit_params, seed, device, validate, reporter)
+            model, fitted = _fit(name, train, fit_params, seed, device, validate, reporter, memo)
             for decay in decays:
                 if decay is not None:
                     assert isinstance(model, ItemItemScorer)
@@ -259,6 +260,7 @@ def tune_baseline(
                     best = (value, params, model)
                 advance(1)
     assert best is not None, "a grid has at least one point"
+    memo.clear()
     value, params, model = best
     history = train
     if refit and artifact.split_edge_index["val"].numel():
@@ -318,8 +320,13 @@ def _fit(
     device: torch.device | str,
     validate: Validate | None,
     reporter: Reporter,
+    memo: dict[str, Tensor] | None = None,
 ) -> tuple[Baseline, Params]:
-    """Fit one point on ``history``; the point as fitted (LightGCN: with its chosen epochs)."""
+    """Fit one point on ``history``; the point as fitted (LightGCN: with its chosen epochs).
+
+    ``memo`` holds what fits on the same ``history`` share (ItemKNN's Gram matrix, ``[I, I]``
+    float32), filled by the first fit that needs it.
+    """
     family = name.removeprefix("recency_")
     if family == "popular":
         return Popular.fit(history), dict(params)
@@ -327,7 +334,12 @@ def _fit(
     if family == "ease":
         return ItemItemScorer(item_item.ease(history, params["l2"]), decay), dict(params)
     if family == "itemknn":
-        weight = item_item.itemknn(history, int(params["k"]), params["shrink"])
+        g = None
+        if memo is not None:
+            g = memo.get("gram")
+            if g is None:
+                g = memo["gram"] = item_item.gram(history).float()
+        weight = item_item.itemknn(history, int(params["k"]), params["shrink"], g)
         return ItemItemScorer(weight, decay), dict(params)
     if family == "rp3beta":
         weight = item_item.rp3beta(history, params["alpha"], params["beta"])

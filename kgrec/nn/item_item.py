@@ -106,17 +106,21 @@ def ease(history: History, l2: float) -> Tensor:
     return w
 
 
-def itemknn(history: History, k: int, shrink: float) -> Tensor:
-    """Cosine ``S[j, i] = |U_j n U_i| / (sqrt(|U_j| |U_i|) + shrink)``, top-``k`` per target."""
-    g = gram(history).float()
+def itemknn(history: History, k: int, shrink: float, g: Tensor | None = None) -> Tensor:
+    """Cosine ``S[j, i] = |U_j n U_i| / (sqrt(|U_j| |U_i|) + shrink)``, top-``k`` per target.
+
+    ``g`` is ``gram(history)`` when the caller already has it (a grid over ``k`` and
+    ``shrink`` computes it once); it is not modified.
+    """
+    g = (gram(history) if g is None else g).float()
     norm = g.diagonal().sqrt()
     s = g / (norm.unsqueeze(1) * norm.unsqueeze(0) + shrink).clamp(min=1e-12)
     s.fill_diagonal_(0.0)
     if k < s.size(0):
-        top = s.topk(k, dim=0).indices  # the k most similar sources j of each target i
-        out = torch.zeros_like(s)
-        out.scatter_(0, top, s.gather(0, top))
-        s = out
+        # S is symmetric, so the k most similar sources j of each target i (column i) are the
+        # top k of row i: a row-wise top-k over contiguous memory, then transposed back
+        values, top = s.topk(k, dim=1)
+        s = torch.zeros_like(s).scatter_(1, top, values).t().contiguous()
     return s
 
 

@@ -82,6 +82,28 @@ def test_itemknn_keeps_k_neighbours_per_target() -> None:
     assert w[0, 1] == pytest.approx(float(cosine)) or w[0, 1] == 0
 
 
+def test_itemknn_keeps_each_targets_k_most_similar_sources() -> None:
+    gen = torch.Generator().manual_seed(0)
+    users, items = 40, 12
+    pairs = torch.nonzero(torch.rand(users, items, generator=gen) < 0.4).t()
+    h = History.from_edges(pairs, None, num_users=users, num_items=items)
+    x = torch.zeros(users, items)
+    x[pairs[0], pairs[1]] = 1.0
+    g = x.t() @ x
+    norm = g.diagonal().sqrt()
+    cosine = g / (norm.unsqueeze(1) * norm.unsqueeze(0) + 5.0)
+    cosine.fill_diagonal_(0.0)
+    w = item_item.itemknn(h, k=3, shrink=5.0)
+    for target in range(items):  # column i keeps the 3 largest S[j, i], nothing else
+        kept = w[:, target]
+        assert int((kept != 0).sum()) <= 3
+        best = cosine[:, target].topk(3).values
+        assert torch.allclose(kept.sort(descending=True).values[:3], best)
+    shared = item_item.gram(h).float()
+    assert torch.equal(item_item.itemknn(h, k=3, shrink=5.0, g=shared), w)
+    assert torch.equal(shared, item_item.gram(h).float())  # the shared Gram is left as it was
+
+
 def test_transition_learns_what_comes_next() -> None:
     # everyone goes 0 -> 1 -> 2: item 0's strongest successor is 1, item 1's is 2
     edges = torch.tensor([[u for u in range(5) for _ in range(3)], [0, 1, 2] * 5])
