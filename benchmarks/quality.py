@@ -120,6 +120,14 @@ SEEDED = frozenset({"lightgcn"})
 STOPPED = frozenset({"epochs"})
 """Grid keys a fit chooses itself (early stopping): their upper bound stays the grid's."""
 
+ADDED_KEYS: dict[str, dict[str, Any]] = {
+    "train": {"item_sampling": "auto", "num_negatives": 4096},
+}
+"""Config keys added after some saved units, with the value that keeps the behaviour from before
+them. A unit whose saved config lacks such a key reads back only while the run holds that value:
+``train.item_sampling`` (issue 11) came after the Last.fm units, which took full steps, and
+``auto`` takes full steps wherever one fits in half the free memory (Last.fm: 0.65 GiB)."""
+
 
 def chosen_grid(grid: dict[str, tuple[Any, ...]], params: dict[str, Any]) -> dict[str, Any]:
     """The one-point grid of ``params`` (a seeded baseline's choice on its first seed), with the
@@ -208,6 +216,23 @@ def save_unit(path: Path, spec: Any, runs: list[ModelRun], info: Any = None) -> 
     os.replace(tmp, path)
 
 
+def before_added(spec: Any, saved: Any) -> Any:
+    """``spec`` as a unit saved before the :data:`ADDED_KEYS` that ``saved`` lacks would record
+    it: each such key is dropped from ``spec["config"]`` while it holds the value that keeps the
+    earlier behaviour (any other value still makes the unit another configuration)."""
+    config, old = spec.get("config"), saved.get("config")
+    if not isinstance(config, dict) or not isinstance(old, dict):
+        return spec
+    config = dict(config)
+    for section, keys in ADDED_KEYS.items():
+        values = dict(config.get(section, {}))
+        for key, value in keys.items():
+            if key not in old.get(section, {}) and values.get(key) == value:
+                del values[key]
+        config[section] = values
+    return {**spec, "config": config}
+
+
 def load_unit(path: Path, spec: Any) -> tuple[list[ModelRun], Any] | None:
     """The runs and info saved at ``path`` (``None`` when there is no file).
 
@@ -217,7 +242,8 @@ def load_unit(path: Path, spec: Any) -> tuple[list[ModelRun], Any] | None:
     if not path.exists():
         return None
     payload = torch.load(path, weights_only=True)
-    if payload["spec"] != canonical(spec):
+    saved = payload["spec"]
+    if saved != canonical(spec) and saved != canonical(before_added(spec, json.loads(saved))):
         raise KgrecError(
             f"{path}: saved by a run with other data, split, grid or config; "
             "delete it (or the folder) or run without --resume"

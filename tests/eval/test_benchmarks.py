@@ -221,6 +221,21 @@ def test_resume_reads_back_finished_units_and_refuses_other_settings(
     with pytest.raises(KgrecError, match=r"ease-seednone\.pt: saved by a run with other"):
         quality.main([*argv, "--resume", "--grid", "ease.l2=7"])
 
+    # a unit saved before train.item_sampling existed (issue 11) reads back while the run keeps
+    # the behaviour from before that key; another value makes it another configuration
+    unit = out.with_suffix(".runs") / "kgrec-seed0.pt"
+    payload = torch.load(unit, weights_only=True)
+    spec = json.loads(payload["spec"])
+    for key in quality.ADDED_KEYS["train"]:
+        del spec["config"]["train"][key]
+    payload["spec"] = quality.canonical(spec)
+    torch.save(payload, unit)
+    quality.main([*argv, "--resume"])
+    assert json.loads(out.read_text("utf-8"))["runs"] == first["runs"]
+    sampled = ["--set", "train.epochs=1", "train.item_sampling=sampled"]
+    with pytest.raises(KgrecError, match=r"kgrec-seed0\.pt: saved by a run with other"):
+        quality.main([*argv, "--resume", *sampled])
+
 
 def test_seeded_baseline_searches_its_grid_on_the_first_seed_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
