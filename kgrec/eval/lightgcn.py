@@ -6,17 +6,22 @@ graph of a :class:`~kgrec.data.history.History` (nodes ``[users..., items...]``,
 interaction in both directions). One step samples ``batch_size`` interactions, one uniform
 negative item each (re-drawn once when it is one of the user's items), propagates over the whole
 graph and minimises ``recommendation_loss`` (BPR plus ``lambda_reg`` times the L2 norm of the
-batch's ego embeddings). Epochs run through :func:`kgrec.train.loop.fit`, the loop kgrec's own
-trainer uses: with a ``validate`` callback the best epoch by validation NDCG@20 is kept and
-``patience`` evaluations without a better one stop the run; without one the run is exactly
-``epochs`` long (the refit on training + validation for the chosen number of epochs).
+batch's ego embeddings). Propagation is :func:`propagate`: PyG's ``get_embedding`` with the
+normalised adjacency built once and its symmetry used in backward (the same numbers, fewer
+seconds a step: ``benchmarks/lightgcn_step.py``). Epochs run through
+:func:`kgrec.train.loop.fit`, the loop kgrec's own trainer uses: with a ``validate`` callback
+the best epoch by validation NDCG@20 is kept and ``patience`` evaluations without a better one
+stop the run; without one the run is exactly ``epochs`` long (the refit on training +
+validation for the chosen number of epochs).
 """
 
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -26,6 +31,58 @@ from kgrec.errors import KgrecError
 from kgrec.eval.metrics import ScoreFn
 from kgrec.progress import Reporter
 from kgrec.train.loop import MONITOR, fit
+
+
+class _SymmetricSpMM(torch.autograd.Function):
+    """``y = A x`` for a symmetric sparse ``A`` (``[N, N]``, CSR): backward is ``A g``.
+
+    Autograd's own backward of a CSR product multiplies by ``A^T``, which it first builds by
+    transposing the CSR tensor on every call: most of a LightGCN step on a large graph.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, adj: Tensor, x: Tensor) -> Tensor:
+        ctx.adj = adj
+        return adj @ x
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:
+        return None, ctx.adj @ grad
+
+
+def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """``D^-1/2 A D^-1/2`` of an undirected graph as CSR ``[N, N]`` (LGConv's normalisation).
+
+    Args:
+        edge_index: ``[2, E]``, every edge in both directions (so the result is symmetric).
+        num_nodes: ``N``.
+    """
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+
+    index, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=False)
+    size = (num_nodes, num_nodes)
+    coo = torch.sparse_coo_tensor(index, weight, size, check_invariants=False).coalesce()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
+        return coo.to_sparse_csr()
+
+
+def propagate(model: Any, adj: Tensor) -> Tensor:
+    """``sum_l alpha_l A^l E`` for PyG's ``LightGCN`` ``model``: its ``get_embedding`` on ``adj``.
+
+    Args:
+        model: A ``torch_geometric.nn.models.LightGCN`` (its ``embedding`` and ``alpha``).
+        adj: :func:`normalized_adjacency` of the graph, ``[N, N]``.
+
+    Returns:
+        ``[N, embedding_dim]``, differentiable in ``model.embedding.weight``.
+    """
+    x = model.embedding.weight
+    out = x * model.alpha[0]
+    for layer in range(model.num_layers):
+        x = _SymmetricSpMM.apply(adj, x)
+        out = out + x * model.alpha[layer + 1]
+    return out
 
 
 @dataclass(frozen=True)
@@ -93,7 +150,6 @@ def fit_lightgcn(
         device: Where the model trains.
     """
     from torch_geometric.nn.models import LightGCN
-    from torch_geometric.utils import to_torch_csr_tensor
 
     if history.num_interactions == 0:
         raise KgrecError("LightGCN needs at least one interaction to train on")
@@ -103,8 +159,7 @@ def fit_lightgcn(
     graph = torch.cat(
         [torch.stack([users, items + num_users]), torch.stack([items + num_users, users])], 1
     )
-    # a sparse adjacency makes LGConv one SpMM per layer (~10x faster than scatter)
-    adj = to_torch_csr_tensor(graph, size=(num_users + num_items,) * 2).to(device)
+    adj = normalized_adjacency(graph, num_users + num_items).to(device)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = LightGCN(num_users + num_items, embedding_dim, num_layers).to(device)
@@ -122,7 +177,8 @@ def fit_lightgcn(
             clash = torch.isin(u * num_items + neg, positive)
             neg[clash] = torch.randint(num_items, (int(clash.sum()),), generator=generator)
             label = torch.stack([torch.cat([u, u]), torch.cat([pos, neg]) + num_users]).to(device)
-            pos_rank, neg_rank = model(adj, label).chunk(2)
+            emb = propagate(model, adj)
+            pos_rank, neg_rank = (emb[label[0]] * emb[label[1]]).sum(-1).chunk(2)
             loss = model.recommendation_loss(
                 pos_rank, neg_rank, node_id=label.unique(), lambda_reg=lambda_reg
             )
@@ -135,7 +191,7 @@ def fit_lightgcn(
     def scorer(best_epoch: int) -> LightGCNScorer:
         model.eval()
         with torch.no_grad():
-            emb = model.get_embedding(adj)
+            emb = propagate(model, adj)
         return LightGCNScorer(
             emb[:num_users], emb[num_users:], history.num_interactions, best_epoch
         )

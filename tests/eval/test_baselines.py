@@ -21,7 +21,7 @@ from kgrec.eval.baselines import (
     grid_points,
     tune_baseline,
 )
-from kgrec.eval.lightgcn import LightGCNScorer
+from kgrec.eval.lightgcn import LightGCNScorer, normalized_adjacency, propagate
 from kgrec.eval.metrics import evaluate_ranking
 from kgrec.nn import item_item
 
@@ -192,6 +192,29 @@ def test_lightgcn_early_stops_on_validation_and_refits_for_its_epochs(
         tuned.model.score_fn(History.from_artifact(drifting, ("train",)))
     popular = tune_baseline("popular", drifting, refit=False).validation
     assert tuned.validation > popular
+
+
+def test_lightgcn_propagation_matches_pygs_model_and_its_gradient() -> None:
+    from torch_geometric.nn.models import LightGCN
+    from torch_geometric.utils import to_torch_csr_tensor
+
+    generator = torch.Generator().manual_seed(0)
+    users, items = torch.randint(30, (200,), generator=generator), torch.randint(20, (200,))
+    pairs = torch.unique(torch.stack([users, items + 30]), dim=1)
+    graph = torch.cat([pairs, pairs.flip(0)], 1)
+    torch.manual_seed(0)
+    model = LightGCN(50, 8, num_layers=3)
+    weights = torch.randn(50, 8, generator=generator)
+
+    ours = propagate(model, normalized_adjacency(graph, 50))
+    (ours * weights).sum().backward()
+    grad, model.embedding.weight.grad = model.embedding.weight.grad.clone(), None
+    pyg = model.get_embedding(to_torch_csr_tensor(graph, size=(50, 50)))
+    (pyg * weights).sum().backward()
+
+    assert torch.allclose(ours, pyg, atol=1e-6)
+    assert torch.allclose(grad, model.embedding.weight.grad, atol=1e-6)
+    assert not torch.allclose(ours, model.embedding.weight * model.alpha[0])  # it propagated
 
 
 def test_fit_baseline_uses_defaults_and_names_errors(drifting: GraphArtifact) -> None:

@@ -32,6 +32,7 @@ def load_script(name: str) -> ModuleType:
 
 quality = load_script("quality.py")
 sweep = load_script("sweep.py")
+lightgcn_step = load_script("lightgcn_step.py")
 
 
 def test_variants_override_the_config() -> None:
@@ -125,6 +126,22 @@ def test_baselines_only_run_writes_markdown_and_json(
     assert len(report["baselines"]["ease"]["trials"]) == len(quality.QUICK_GRIDS["ease"]["l2"])
     assert {r["model"] for r in report["runs"]} == {"popular", "ease"}
     assert out.with_suffix(".npz").exists()
+
+
+def test_lightgcn_step_benchmark_times_both_paths_on_the_same_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = tiny_argv(tmp_path)
+    quality.main(
+        [*argv, "--variants", "", "--baselines", "popular", "--out", str(tmp_path / "q.json")]
+    )
+    capsys.readouterr()
+    sizes = ["--embedding-dim", "8", "--batch-size", "16", "--steps", "3", "--repeats", "2"]
+    lightgcn_step.main(["--artifacts", str(tmp_path / "a"), *sizes, "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert result["max_abs_difference"] < 1e-5
+    assert result["steps_timed"] == {"pyg": 4, "propagate": 4}
+    assert result["directed_edges"] > 0 and result["speedup"] > 0
 
 
 def test_sweep_selects_on_validation_not_test() -> None:
