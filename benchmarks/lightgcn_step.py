@@ -33,7 +33,7 @@ from torch import Tensor
 
 from kgrec.data.hetero import GraphArtifact
 from kgrec.data.history import History
-from kgrec.eval.lightgcn import normalized_adjacency, propagate
+from kgrec.eval.lightgcn import bipartite_graph, normalized_adjacency, propagate
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,9 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     num_users, num_items = history.num_users, history.num_items
     num_nodes = num_users + num_items
     users, items = history.edge_index()
-    graph = torch.cat(
-        [torch.stack([users, items + num_users]), torch.stack([items + num_users, users])], 1
-    )
+    graph = bipartite_graph(history)
     raw = to_torch_csr_tensor(graph, size=(num_nodes, num_nodes))
     normalized = normalized_adjacency(graph, num_nodes)
     torch.manual_seed(0)

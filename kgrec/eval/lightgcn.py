@@ -50,6 +50,14 @@ class _SymmetricSpMM(torch.autograd.Function):
         return None, ctx.adj @ grad
 
 
+def bipartite_graph(history: History) -> Tensor:
+    """``[2, 2E]``: every interaction of ``history`` in both directions, nodes ``[users, items]``
+    (item ``i`` is node ``num_users + i``)."""
+    users, items = history.edge_index()
+    items = items + history.num_users
+    return torch.cat([torch.stack([users, items]), torch.stack([items, users])], 1)
+
+
 def normalized_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     """``D^-1/2 A D^-1/2`` of an undirected graph as CSR ``[N, N]`` (LGConv's normalisation).
 
@@ -156,10 +164,7 @@ def fit_lightgcn(
     device = torch.device(device)
     num_users, num_items = history.num_users, history.num_items
     users, items = history.edge_index()
-    graph = torch.cat(
-        [torch.stack([users, items + num_users]), torch.stack([items + num_users, users])], 1
-    )
-    adj = normalized_adjacency(graph, num_users + num_items).to(device)
+    adj = normalized_adjacency(bipartite_graph(history), num_users + num_items).to(device)
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
     model = LightGCN(num_users + num_items, embedding_dim, num_layers).to(device)

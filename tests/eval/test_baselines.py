@@ -199,7 +199,8 @@ def test_lightgcn_propagation_matches_pygs_model_and_its_gradient() -> None:
     from torch_geometric.utils import to_torch_csr_tensor
 
     generator = torch.Generator().manual_seed(0)
-    users, items = torch.randint(30, (200,), generator=generator), torch.randint(20, (200,))
+    users = torch.randint(30, (200,), generator=generator)
+    items = torch.randint(20, (200,), generator=generator)
     pairs = torch.unique(torch.stack([users, items + 30]), dim=1)
     graph = torch.cat([pairs, pairs.flip(0)], 1)
     torch.manual_seed(0)
