@@ -40,7 +40,7 @@ from torch import Tensor
 from kgrec.data.hetero import GraphArtifact
 from kgrec.data.history import History, Prefix
 from kgrec.errors import KgrecError
-from kgrec.eval.lightgcn import fit_lightgcn
+from kgrec.eval.lightgcn import LightGCNScorer, fit_lightgcn
 from kgrec.eval.metrics import ScoreFn, evaluate_ranking
 from kgrec.nn import item_item
 from kgrec.progress import Reporter
@@ -152,10 +152,15 @@ class ItemItemScorer:
 
 @dataclass(frozen=True)
 class Trial:
-    """One grid point and its validation NDCG@20."""
+    """One grid point and its validation NDCG@20.
+
+    ``curve``: for an early-stopped fit (LightGCN), ``(epoch, validation NDCG@20)`` after every
+    validation (epochs 1-based), so a reader can see whether the epoch cap bound; else empty.
+    """
 
     params: Params
     validation: float
+    curve: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass
@@ -255,7 +260,8 @@ def tune_baseline(
                     model = model.with_decay(decay)
                 params = fitted if decay is None else {**fitted, "decay": decay}
                 value = float(validate(model.score_fn(train)))
-                trials.append(Trial(params, value))
+                curve = model.curve if isinstance(model, LightGCNScorer) else ()
+                trials.append(Trial(params, value, curve))
                 if best is None or value > best[0]:
                     best = (value, params, model)
                 advance(1)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -102,12 +102,15 @@ class LightGCNScorer:
         item_emb: ``[num_items, embedding_dim]``.
         num_interactions: Size of the history it was trained on (its graph).
         best_epoch: The epoch kept (0-based; the last one of a fixed-length run).
+        curve: ``(epoch, validation NDCG@20)`` after every validation, epochs 1-based (empty
+            without early stopping).
     """
 
     user_emb: Tensor
     item_emb: Tensor
     num_interactions: int
     best_epoch: int
+    curve: tuple[tuple[int, float], ...] = ()
 
     def score_fn(self, history: History) -> ScoreFn:
         """``users [B] -> [B, num_items]``; ``history`` must be the one it was trained on.
@@ -216,7 +219,8 @@ def fit_lightgcn(
         reporter=reporter,
         label=f"LightGCN d={embedding_dim} lr={lr:g}",
     )
+    curve = tuple((r["epoch"] + 1, r["val"][MONITOR]) for r in result.history if "val" in r)
     if validate is not None and best_state:
         model.load_state_dict(best_state)
-        return scorer(result.best_epoch)
+        return replace(scorer(result.best_epoch), curve=curve)
     return scorer(result.epochs_run - 1)

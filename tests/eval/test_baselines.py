@@ -186,6 +186,12 @@ def test_lightgcn_early_stops_on_validation_and_refits_for_its_epochs(
     assert 1 <= epochs <= 12
     assert isinstance(tuned.model, LightGCNScorer)
     assert tuned.model.best_epoch == epochs - 1  # the refit ran exactly the chosen epochs
+    (trial,) = tuned.trials
+    assert [epoch for epoch, _ in trial.curve] == list(range(1, len(trial.curve) + 1))
+    assert epochs <= len(trial.curve) <= 12  # evaluated every epoch up to the stop
+    assert dict(trial.curve)[epochs] == pytest.approx(trial.validation)  # the best one is kept
+    assert max(value for _, value in trial.curve) == pytest.approx(trial.validation)
+    assert tuned.model.curve == ()  # the refit runs a fixed number of epochs, no validation
     assert tuned.model.num_interactions == tuned.history.num_interactions
     assert tuned.score(torch.arange(4)).shape == (4, drifting.num_nodes["item"])
     with pytest.raises(KgrecError, match="refit"):

@@ -288,3 +288,9 @@ def test_seeded_baseline_searches_its_grid_on_the_first_seed_only(
         report["baselines"]["lightgcn/seed1"]["params"]["embedding_dim"]
         == grids[1]["embedding_dim"][0]
     )
+    # every trial keeps its validation curve: (epoch, NDCG@20) every eval_every (2) epochs, its
+    # best point the trial's validation figure
+    for trial in first["trials"]:
+        epochs = [epoch for epoch, _ in trial["curve"]]
+        assert epochs and epochs == list(range(2, 2 * len(epochs) + 1, 2))
+        assert max(value for _, value in trial["curve"]) == pytest.approx(trial["validation"])
