@@ -40,7 +40,7 @@ from torch import Tensor
 from kgrec.data.hetero import GraphArtifact
 from kgrec.data.history import History, Prefix
 from kgrec.errors import KgrecError
-from kgrec.eval.lightgcn import LightGCNScorer, fit_lightgcn
+from kgrec.eval.lightgcn import fit_lightgcn
 from kgrec.eval.metrics import ScoreFn, evaluate_ranking
 from kgrec.nn import item_item
 from kgrec.progress import Reporter
@@ -50,6 +50,8 @@ Params = dict[str, float]
 Grid = Mapping[str, Sequence[float]]
 Validate = Callable[[ScoreFn], float]
 """Validation NDCG@20 of a score function over the training history."""
+Curve = tuple[tuple[int, float], ...]
+"""``(epoch, validation NDCG@20)`` after every validation of an early-stopped fit, 1-based."""
 
 _DECAYS: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 1.0)  # TeacherConfig.decays
 _EASE: dict[str, tuple[float, ...]] = {
@@ -160,7 +162,7 @@ class Trial:
 
     params: Params
     validation: float
-    curve: tuple[tuple[int, float], ...] = ()
+    curve: Curve = ()
 
 
 @dataclass
@@ -253,14 +255,15 @@ def tune_baseline(
     best: tuple[float, Params, Baseline] | None = None
     with reporter.stage(f"Tuning {name}", total=len(points)) as advance:
         for fit_params, decays in _shared_fits(points):
-            model, fitted = _fit(name, train, fit_params, seed, device, validate, reporter, memo)
+            model, fitted, curve = _fit(
+                name, train, fit_params, seed, device, validate, reporter, memo
+            )
             for decay in decays:
                 if decay is not None:
                     assert isinstance(model, ItemItemScorer)
                     model = model.with_decay(decay)
                 params = fitted if decay is None else {**fitted, "decay": decay}
                 value = float(validate(model.score_fn(train)))
-                curve = model.curve if isinstance(model, LightGCNScorer) else ()
                 trials.append(Trial(params, value, curve))
                 if best is None or value > best[0]:
                     best = (value, params, model)
@@ -272,7 +275,7 @@ def tune_baseline(
     if refit and artifact.split_edge_index["val"].numel():
         history = History.from_artifact(artifact, ("train", "val"))
         with reporter.stage(f"Refitting {name} on training + validation"):
-            model, _ = _fit(name, history, params, seed, device, None, reporter)
+            model, _, _ = _fit(name, history, params, seed, device, None, reporter)
     return TunedBaseline(
         name, params, value, trials, model, history, time.perf_counter() - clock, notes
     )
@@ -327,18 +330,19 @@ def _fit(
     validate: Validate | None,
     reporter: Reporter,
     memo: dict[str, Tensor] | None = None,
-) -> tuple[Baseline, Params]:
-    """Fit one point on ``history``; the point as fitted (LightGCN: with its chosen epochs).
+) -> tuple[Baseline, Params, Curve]:
+    """Fit one point on ``history``; the point as fitted (LightGCN: with its chosen epochs) and
+    its validation curve (LightGCN's early stopping; empty for the closed-form baselines).
 
     ``memo`` holds what fits on the same ``history`` share (ItemKNN's Gram matrix, ``[I, I]``
     float32), filled by the first fit that needs it.
     """
     family = name.removeprefix("recency_")
     if family == "popular":
-        return Popular.fit(history), dict(params)
+        return Popular.fit(history), dict(params), ()
     decay = float(params.get("decay", 1.0))  # the refit keeps the chosen input recency
     if family == "ease":
-        return ItemItemScorer(item_item.ease(history, params["l2"]), decay), dict(params)
+        return ItemItemScorer(item_item.ease(history, params["l2"]), decay), dict(params), ()
     if family == "itemknn":
         g = None
         if memo is not None:
@@ -346,10 +350,10 @@ def _fit(
             if g is None:
                 g = memo["gram"] = item_item.gram(history).float()
         weight = item_item.itemknn(history, int(params["k"]), params["shrink"], g)
-        return ItemItemScorer(weight, decay), dict(params)
+        return ItemItemScorer(weight, decay), dict(params), ()
     if family == "rp3beta":
         weight = item_item.rp3beta(history, params["alpha"], params["beta"])
-        return ItemItemScorer(weight, decay), dict(params)
+        return ItemItemScorer(weight, decay), dict(params), ()
     assert family == "lightgcn", family
     scorer = fit_lightgcn(
         history,
@@ -366,4 +370,4 @@ def _fit(
         device=device,
         reporter=reporter,
     )
-    return scorer, {**params, "epochs": scorer.best_epoch + 1}
+    return scorer, {**params, "epochs": scorer.best_epoch + 1}, scorer.curve
