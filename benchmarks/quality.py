@@ -108,13 +108,14 @@ QUICK_GRIDS: dict[str, dict[str, tuple[Any, ...]]] = {
     "rp3beta": {"alpha": (0.5, 0.9), "beta": (0.3,)},
     "recency_rp3beta": {"alpha": (0.5, 0.9), "beta": (0.3,), "decay": (0.9, 1.0)},
     "lightgcn": {"embedding_dim": (64,), "lr": (5e-3,), "epochs": (20,), "eval_every": (2,)},
+    "sasrec": {"dropout": (0.2,), "max_len": (50,), "epochs": (4,), "eval_every": (2,)},
 }
 """``--quick``: smaller baseline grids (replacing those keys of :data:`GRIDS`), for smoke runs."""
 
 QUICK_SET = {"train.epochs": 5}
 """``--quick``: kgrec config overrides (``--set`` still wins)."""
 
-SEEDED = frozenset({"lightgcn"})
+SEEDED = frozenset({"lightgcn", "sasrec"})
 """Baselines trained once per seed (the others are deterministic)."""
 
 STOPPED = frozenset({"epochs"})

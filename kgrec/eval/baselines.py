@@ -20,7 +20,9 @@ Every baseline is fitted on a :class:`~kgrec.data.history.History` and scores th
 - ``rp3beta``: RP3beta (Paudel et al., TiiS'16), ``alpha`` and ``beta`` tuned;
   ``recency_rp3beta`` adds ``decay``;
 - ``lightgcn``: PyG's LightGCN with BPR (:mod:`kgrec.eval.lightgcn`), ``embedding_dim`` and
-  ``lr`` tuned, each point early-stopped on validation, refitted for its best number of epochs.
+  ``lr`` tuned, each point early-stopped on validation, refitted for its best number of epochs;
+- ``sasrec``: SASRec with the full-catalogue cross-entropy (:mod:`kgrec.eval.sasrec`), the
+  sequential baseline of leave-one-out protocols, early-stopped and refitted like LightGCN.
 
 Grid points that differ only in ``decay`` share one fit. On a history without timestamps
 (every age 0) ``decay`` means nothing and only ``decay = 1`` is tried.
@@ -42,6 +44,7 @@ from kgrec.data.history import History, Prefix
 from kgrec.errors import KgrecError
 from kgrec.eval.lightgcn import fit_lightgcn
 from kgrec.eval.metrics import ScoreFn, evaluate_ranking
+from kgrec.eval.sasrec import fit_sasrec
 from kgrec.nn import item_item
 from kgrec.progress import Reporter
 from kgrec.train.loop import MONITOR
@@ -85,6 +88,18 @@ GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
         "eval_every": (5,),
         "patience": (5,),
     },
+    # SASRec's published ML-1M setting (d 64, 2 blocks, 1 head, L 200), dropout tuned
+    "sasrec": {
+        "dropout": (0.2, 0.5),
+        "embedding_dim": (64,),
+        "num_layers": (2,),
+        "max_len": (200,),
+        "lr": (1e-3,),
+        "batch_size": (128,),
+        "epochs": (300,),
+        "eval_every": (10,),
+        "patience": (3,),
+    },
 }
 """The hyper-parameter grid of every baseline, searched on validation NDCG@20."""
 
@@ -97,6 +112,7 @@ DEFAULTS: dict[str, Params] = {
     "rp3beta": {"alpha": 0.7, "beta": 0.3},
     "recency_rp3beta": {"alpha": 0.7, "beta": 0.3, "decay": 0.9},
     "lightgcn": {k: v[0] for k, v in GRIDS["lightgcn"].items()} | {"lr": 5e-3},
+    "sasrec": {k: v[0] for k, v in GRIDS["sasrec"].items()},
 }
 """The single point :func:`fit_baseline` fits when no parameter is given (no tuning)."""
 
@@ -156,8 +172,9 @@ class ItemItemScorer:
 class Trial:
     """One grid point and its validation NDCG@20.
 
-    ``curve``: for an early-stopped fit (LightGCN), ``(epoch, validation NDCG@20)`` after every
-    validation (epochs 1-based), so a reader can see whether the epoch cap bound; else empty.
+    ``curve``: for an early-stopped fit (LightGCN, SASRec), ``(epoch, validation NDCG@20)``
+    after every validation (epochs 1-based), so a reader can see whether the epoch cap bound;
+    else empty.
     """
 
     params: Params
@@ -171,7 +188,7 @@ class TunedBaseline:
 
     Attributes:
         name: The baseline.
-        params: The chosen point (LightGCN's ``epochs``: its best number of epochs).
+        params: The chosen point (LightGCN's and SASRec's ``epochs``: the best number).
         validation: Validation NDCG@20 of the chosen point (fitted on training only).
         trials: Every point tried, in order, with its validation NDCG@20.
         model: The chosen point refitted on ``history``.
@@ -230,8 +247,8 @@ def tune_baseline(
         validate: Validation NDCG@20 of a score function over the training history (default:
             :func:`validation_ndcg`).
         refit: Refit the chosen point on training + validation (else keep the training fit).
-        seed: Seeds LightGCN.
-        device: Where LightGCN trains.
+        seed: Seeds LightGCN and SASRec.
+        device: Where LightGCN and SASRec train.
     """
     clock = time.perf_counter()
     reporter = reporter or Reporter()
@@ -292,8 +309,8 @@ def fit_baseline(
 ) -> TunedBaseline:
     """Fit ``name`` with ``params`` (missing ones from :data:`DEFAULTS`), no search.
 
-    For ``split="test"`` the model is fitted on training + validation (LightGCN: for the
-    number of epochs early stopping chose on validation); for ``"val"`` on training alone.
+    For ``split="test"`` the model is fitted on training + validation (LightGCN, SASRec: for
+    the number of epochs early stopping chose on validation); for ``"val"`` on training alone.
     ``score(users)`` of the result is the evaluator's score function.
     """
     if split not in ("val", "test"):
@@ -331,8 +348,8 @@ def _fit(
     reporter: Reporter,
     memo: dict[str, Tensor] | None = None,
 ) -> tuple[Baseline, Params, Curve]:
-    """Fit one point on ``history``; the point as fitted (LightGCN: with its chosen epochs) and
-    its validation curve (LightGCN's early stopping; empty for the closed-form baselines).
+    """Fit one point on ``history``; the point as fitted (LightGCN, SASRec: with the epochs
+    chosen) and its validation curve (their early stopping; empty for closed-form baselines).
 
     ``memo`` holds what fits on the same ``history`` share (ItemKNN's Gram matrix, ``[I, I]``
     float32), filled by the first fit that needs it.
@@ -354,6 +371,24 @@ def _fit(
     if family == "rp3beta":
         weight = item_item.rp3beta(history, params["alpha"], params["beta"])
         return ItemItemScorer(weight, decay), dict(params), ()
+    if family == "sasrec":
+        sasrec = fit_sasrec(
+            history,
+            embedding_dim=int(params["embedding_dim"]),
+            num_layers=int(params["num_layers"]),
+            max_len=int(params["max_len"]),
+            dropout=params["dropout"],
+            lr=params["lr"],
+            batch_size=int(params["batch_size"]),
+            epochs=int(params["epochs"]),
+            validate=validate,
+            eval_every=int(params["eval_every"]),
+            patience=int(params["patience"]),
+            seed=seed,
+            device=device,
+            reporter=reporter,
+        )
+        return sasrec, {**params, "epochs": sasrec.best_epoch + 1}, sasrec.curve
     assert family == "lightgcn", family
     scorer = fit_lightgcn(
         history,

@@ -23,6 +23,7 @@ from kgrec.eval.baselines import (
 )
 from kgrec.eval.lightgcn import LightGCNScorer, normalized_adjacency, propagate
 from kgrec.eval.metrics import evaluate_ranking
+from kgrec.eval.sasrec import SASRecScorer
 from kgrec.nn import item_item
 
 Pairs = list[tuple[int, int, int]]  # (user, item, time)
@@ -200,6 +201,31 @@ def test_lightgcn_early_stops_on_validation_and_refits_for_its_epochs(
     assert tuned.validation > popular
 
 
+def test_sasrec_early_stops_on_validation_and_refits_for_its_epochs(
+    drifting: GraphArtifact,
+) -> None:
+    grid = {k: (v[0],) for k, v in GRIDS["sasrec"].items()}
+    grid |= {"embedding_dim": (16,), "max_len": (8,), "lr": (0.01,), "epochs": (40,)}
+    grid |= {"eval_every": (2,), "patience": (4,), "dropout": (0.0,), "batch_size": (16,)}
+    tuned = tune_baseline("sasrec", drifting, grid=grid, seed=1)
+    epochs = int(tuned.params["epochs"])
+    assert isinstance(tuned.model, SASRecScorer)
+    assert tuned.model.best_epoch == epochs - 1  # the refit ran exactly the chosen epochs
+    (trial,) = tuned.trials
+    assert [epoch for epoch, _ in trial.curve] == list(range(2, 2 * len(trial.curve) + 1, 2))
+    assert dict(trial.curve)[epochs] == pytest.approx(trial.validation)  # the best one is kept
+    assert max(value for _, value in trial.curve) == pytest.approx(trial.validation)
+    assert tuned.model.curve == ()
+    # inductive: it scores any history, and a new latest item changes a user's scores
+    train = History.from_artifact(drifting, ("train",))
+    users = torch.arange(4)
+    assert not torch.allclose(tuned.model.score_fn(train)(users), tuned.score(users))
+    # users drift to a new cluster: the order tells it, so it beats popularity and plain EASE
+    popular = tune_baseline("popular", drifting, refit=False).validation
+    ease = tune_baseline("ease", drifting, grid={"l2": (1.0, 30.0)}, refit=False).validation
+    assert tuned.validation > max(popular, ease)
+
+
 def test_lightgcn_propagation_matches_pygs_model_and_its_gradient() -> None:
     from torch_geometric.nn.models import LightGCN
     from torch_geometric.utils import to_torch_csr_tensor
@@ -254,6 +280,7 @@ def test_grids_are_at_least_as_large_as_the_teachers() -> None:
         teacher.decays
     )
     assert sizes["lightgcn"] == 4
+    assert sizes["sasrec"] == 2
     assert set(BASELINES) == set(GRIDS) == set(baselines.DEFAULTS)
     for name, point in baselines.DEFAULTS.items():
         assert set(point) == set(GRIDS[name]), name

@@ -33,6 +33,7 @@ def load_script(name: str) -> ModuleType:
 quality = load_script("quality.py")
 sweep = load_script("sweep.py")
 lightgcn_step = load_script("lightgcn_step.py")
+sequence_blend = load_script("sequence_blend.py")
 
 
 def test_variants_override_the_config() -> None:
@@ -294,3 +295,29 @@ def test_seeded_baseline_searches_its_grid_on_the_first_seed_only(
         epochs = [epoch for epoch, _ in trial["curve"]]
         assert epochs and epochs == list(range(2, 2 * len(epochs) + 1, 2))
         assert max(value for _, value in trial["curve"]) == pytest.approx(trial["validation"])
+
+
+def test_sequence_blend_chooses_its_weight_on_validation_and_tests_once(tmp_path: Path) -> None:
+    out = tmp_path / "blend.json"
+    argv = [*tiny_argv(tmp_path), "--quick", "--weights", "0,1,4", "--out", str(out)]
+    report = sequence_blend.main(argv)
+    assert json.loads(out.read_text("utf-8"))["chosen_weight"] == report["chosen_weight"]
+    validation = report["blend_validation"]
+    chosen = report["chosen_weight"]
+    assert validation[f"{chosen:g}"] == max(validation.values())
+    # weight 0 is the teacher alone: the figure its own tuning reported
+    assert validation["0"] == pytest.approx(report["teacher"]["validation"]["ndcg@20"])
+    rows = {row["model"]: row for row in report["rows"]}
+    assert set(rows) == {"recency_ease", "sasrec", "teacher", f"teacher + {chosen:g} z(sasrec)"}
+    for name, row in rows.items():
+        assert 0.0 <= row["ndcg@20"] <= 1.0
+        if name != "recency_ease":  # paired against the reference, the same test users
+            delta = row["vs_recency_ease"]
+            assert delta["low"] <= delta["difference"] <= delta["high"]
+            assert delta["difference"] == pytest.approx(
+                row["ndcg@20"] - rows["recency_ease"]["ndcg@20"], abs=1e-6
+            )
+    if chosen == 0:  # the blend is the teacher itself
+        assert rows["teacher + 0 z(sasrec)"]["ndcg@20"] == rows["teacher"]["ndcg@20"]
+    curve = report["sasrec"]["trials"][0]["curve"]
+    assert [epoch for epoch, _ in curve] == [2, 4]  # QUICK_SASREC: 4 epochs, every 2
