@@ -39,7 +39,7 @@ from kgrec.data.history import History
 from kgrec.eval.baselines import GRIDS, tune_baseline, validation_ndcg
 from kgrec.eval.metrics import evaluate_ranking
 from kgrec.eval.protocol import PROTOCOLS, prepare, protocol_config
-from kgrec.eval.sasrec import fit_sasrec
+from kgrec.eval.sasrec import fit_sasrec, sasrec_options
 from kgrec.eval.stats import paired_bootstrap
 from kgrec.nn.ensemble import Ensemble, standardize
 from kgrec.nn.scoring import ScoreFn
@@ -116,16 +116,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     # refit on training + validation, read test once
     teacher_test = refit(teacher, train_val, side, config.teacher.top_k)
-    params = dict(sasrec.params)
-    sasrec_test = fit_sasrec(
+    sasrec_test = fit_sasrec(  # for the epochs chosen on validation, no early stopping
         train_val,
-        embedding_dim=int(params["embedding_dim"]),
-        num_layers=int(params["num_layers"]),
-        max_len=int(params["max_len"]),
-        dropout=params["dropout"],
-        lr=params["lr"],
-        batch_size=int(params["batch_size"]),
-        epochs=int(params["epochs"]),
+        **sasrec_options(sasrec.params),
         seed=args.seed,
         device=args.device,
         reporter=reporter,

@@ -44,7 +44,7 @@ from kgrec.data.history import History, Prefix
 from kgrec.errors import KgrecError
 from kgrec.eval.lightgcn import fit_lightgcn
 from kgrec.eval.metrics import ScoreFn, evaluate_ranking
-from kgrec.eval.sasrec import fit_sasrec
+from kgrec.eval.sasrec import fit_sasrec, sasrec_options
 from kgrec.nn import item_item
 from kgrec.progress import Reporter
 from kgrec.train.loop import MONITOR
@@ -374,16 +374,8 @@ def _fit(
     if family == "sasrec":
         sasrec = fit_sasrec(
             history,
-            embedding_dim=int(params["embedding_dim"]),
-            num_layers=int(params["num_layers"]),
-            max_len=int(params["max_len"]),
-            dropout=params["dropout"],
-            lr=params["lr"],
-            batch_size=int(params["batch_size"]),
-            epochs=int(params["epochs"]),
+            **sasrec_options(params),
             validate=validate,
-            eval_every=int(params["eval_every"]),
-            patience=int(params["patience"]),
             seed=seed,
             device=device,
             reporter=reporter,

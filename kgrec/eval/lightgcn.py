@@ -17,7 +17,6 @@ validation for the chosen number of epochs).
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -30,7 +29,7 @@ from kgrec.data.history import History
 from kgrec.errors import KgrecError
 from kgrec.eval.metrics import ScoreFn
 from kgrec.progress import Reporter
-from kgrec.train.loop import MONITOR, fit
+from kgrec.train.loop import MONITOR, fit_keeping_best
 
 
 class _SymmetricSpMM(torch.autograd.Function):
@@ -204,8 +203,8 @@ def fit_lightgcn(
             emb[:num_users], emb[num_users:], history.num_interactions, best_epoch
         )
 
-    best_state: dict[str, Tensor] = {}
-    result = fit(
+    result, curve = fit_keeping_best(
+        model,
         train_epoch,
         epochs,
         validate=(
@@ -215,12 +214,7 @@ def fit_lightgcn(
         ),
         eval_every=eval_every,
         patience=patience,
-        on_best=lambda epoch, _: best_state.update(copy.deepcopy(model.state_dict())),
         reporter=reporter,
         label=f"LightGCN d={embedding_dim} lr={lr:g}",
     )
-    curve = tuple((r["epoch"] + 1, r["val"][MONITOR]) for r in result.history if "val" in r)
-    if validate is not None and best_state:
-        model.load_state_dict(best_state)
-        return replace(scorer(result.best_epoch), curve=curve)
-    return scorer(result.epochs_run - 1)
+    return replace(scorer(result.best_epoch), curve=curve)

@@ -15,9 +15,9 @@ SASRec is inductive: it reads a user's history at scoring time, so it scores any
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -27,7 +27,7 @@ from kgrec.errors import KgrecError
 from kgrec.eval.metrics import ScoreFn
 from kgrec.nn.sequence import SASRec, sequences
 from kgrec.progress import Reporter
-from kgrec.train.loop import MONITOR, fit
+from kgrec.train.loop import MONITOR, fit_keeping_best
 
 
 @dataclass(frozen=True)
@@ -116,8 +116,8 @@ def fit_sasrec(
             total, steps = total + float(loss.detach()), steps + 1
         return {"loss": total / max(steps, 1)}
 
-    best_state: dict[str, Tensor] = {}
-    result = fit(
+    result, curve = fit_keeping_best(
+        model,
         train_epoch,
         epochs,
         validate=(
@@ -127,12 +127,19 @@ def fit_sasrec(
         ),
         eval_every=eval_every,
         patience=patience,
-        on_best=lambda epoch, _: best_state.update(copy.deepcopy(model.state_dict())),
         reporter=reporter,
         label=f"SASRec d={embedding_dim} dropout={dropout:g}",
     )
-    curve = tuple((r["epoch"] + 1, r["val"][MONITOR]) for r in result.history if "val" in r)
-    if validate is not None and best_state:
-        model.load_state_dict(best_state)
-        return replace(SASRecScorer(model.eval(), result.best_epoch), curve=curve)
-    return SASRecScorer(model.eval(), result.epochs_run - 1)
+    return SASRecScorer(model.eval(), result.best_epoch, curve)
+
+
+def sasrec_options(point: Mapping[str, float]) -> dict[str, Any]:
+    """:func:`fit_sasrec`'s keyword arguments of a grid point (``kgrec.eval.baselines.GRIDS``:
+    counts as ``int``; keys it does not hold keep their defaults)."""
+    return {k: int(v) if k in _COUNTS else float(v) for k, v in point.items()}
+
+
+_COUNTS = frozenset(
+    {"embedding_dim", "num_layers", "num_heads", "max_len", "batch_size", "epochs"}
+    | {"eval_every", "patience"}
+)

@@ -1,11 +1,13 @@
 """A model-agnostic epoch loop: train an epoch, validate every few epochs, stop early.
 
 RecBole's ``fit -> _train_epoch -> _valid_epoch -> early_stopping`` split, as plain callables:
-:func:`fit` is shared by kgrec's trainer and the LightGCN baseline.
+:func:`fit` is shared by kgrec's trainer and the LightGCN and SASRec baselines (through
+:func:`fit_keeping_best`).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -111,6 +113,46 @@ def fit(
                 )
                 break
     return result
+
+
+Curve = tuple[tuple[int, float], ...]
+"""``(epoch, validation NDCG@20)`` after every validation, epochs 1-based."""
+
+
+def fit_keeping_best(
+    model: Any,
+    train_epoch: Callable[[int], Mapping[str, float]],
+    epochs: int,
+    *,
+    validate: Callable[[], Mapping[str, float]] | None,
+    eval_every: int,
+    patience: int,
+    reporter: Reporter | None = None,
+    label: str = "Training",
+) -> tuple[FitResult, Curve]:
+    """:func:`fit` for a ``torch.nn.Module`` ``model`` that ends holding its best state.
+
+    With ``validate`` the state of the best validation is copied when it is reached and loaded
+    back at the end (``result.best_epoch`` is its epoch); without it the model keeps its last
+    epoch. Returns the fit and its validation curve (empty without ``validate``).
+    """
+    best_state: dict[str, Any] = {}
+    result = fit(
+        train_epoch,
+        epochs,
+        validate=validate,
+        eval_every=eval_every,
+        patience=patience,
+        on_best=lambda epoch, _: best_state.update(copy.deepcopy(model.state_dict())),
+        reporter=reporter,
+        label=label,
+    )
+    curve = tuple((r["epoch"] + 1, r["val"][MONITOR]) for r in result.history if "val" in r)
+    if best_state:
+        model.load_state_dict(best_state)
+    else:
+        result.best_epoch = result.epochs_run - 1
+    return result, curve
 
 
 def _bad_evals(result: FitResult) -> int:
